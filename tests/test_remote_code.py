@@ -1,0 +1,57 @@
+"""Hub remote code: a saved model loads with trust_remote_code in a process where `import eeg_vlm` is blocked."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from safetensors.torch import load_file
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+
+    class BlockEEGVLM:
+        def find_spec(self, name, path=None, target=None):
+            if name == "eeg_vlm" or name.startswith("eeg_vlm."):
+                raise ImportError("eeg_vlm is blocked in this test")
+
+    sys.meta_path.insert(0, BlockEEGVLM())
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    path, out = sys.argv[1], sys.argv[2]
+    model = AutoModelForImageTextToText.from_pretrained(path, trust_remote_code=True)
+    processor = AutoProcessor.from_pretrained(path, trust_remote_code=True)
+    assert "transformers_modules" in type(model).__module__, type(model).__module__
+    inputs = processor(eeg=np.zeros(3000), sampling_rate=100, text="<image>x", return_tensors="pt")
+    logits = model(**inputs).stage_logits
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
+    print(type(model).__module__, type(processor).__module__, tuple(logits.shape))
+    """
+)
+
+
+def test_remote_code_load_without_the_package(tiny_model_and_processor, tmp_path):
+    model, processor = tiny_model_and_processor
+    model_dir = tmp_path / "model"
+    model.save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForImageTextToText"].startswith("modeling_eeg_vlm.")
+    for name in ("configuration_eeg_vlm.py", "modeling_eeg_vlm.py", "image_processing_eeg_vlm.py",
+                 "processing_eeg_vlm.py"):
+        assert (model_dir / name).exists()
+    assert not list(model_dir.glob("*.bin"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(model_dir), str(tmp_path / "w.safetensors")],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "transformers_modules" in result.stdout and "(1, 5)" in result.stdout
+    reloaded = load_file(tmp_path / "w.safetensors")
+    for name, tensor in model.state_dict().items():
+        assert (reloaded[name] == tensor).all(), name
