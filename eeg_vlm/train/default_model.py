@@ -1,0 +1,207 @@
+"""Reproduce the embedded default model end to end (simulate -> build -> train -> evaluate).
+
+    python -m eeg_vlm.train default-model --out runs/default [--subjects 20] [--seed 0] [--install]
+
+1. Simulate ``--subjects`` Sleep-EDFx-format subjects (1-2 nights each, fixed seed) and build the rendered dataset
+   with the default renderer (224 px, one EEG channel, one dimmed context epoch per side).
+2. Phase 1, the visual side: a small CLIP-style tower + enhancement + alignment + stage head, trained on every
+   training epoch with the class-weighted stage loss and the alignment loss (the LM is not run: minutes, not hours).
+   Amplitude robustness comes from the simulator's per-subject amplitude spread.
+3. Phase 2, the words: TRL SFT of the projector and the small LM (tokenizer trained on the CoT corpus) on a
+   subset, the visual side frozen so the stage head keeps its phase-1 weights.
+4. Evaluation on the held-out test subjects (stage head on all epochs, the generated CoT on a sample), saved as
+   ``metrics.json`` next to the model. ``--install`` copies the model into the package (``eeg_vlm/default_model``)
+   only when its held-out macro-F1 beats the shipped one. Never trained on DREAMS data (licence).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "default_model"
+
+
+def _pixels(processor, rows) -> torch.Tensor:
+    return processor.image_processor(images=list(rows["image"]), return_tensors="pt")["pixel_values"]
+
+
+def train_visual_side(model, processor, train, validation, *, epochs=4, batch_size=64, lr=1e-3, seed=0,
+                      progress=True) -> dict:
+    """Phase 1: stage head + enhancement + alignment + vision tower with the stage and alignment losses."""
+    from .evaluate import classification_metrics, stage_head_predictions
+
+    torch.manual_seed(seed)
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    visual = [model.model.vision_tower, model.model.stage_head]
+    visual += [getattr(model.model, m) for m in ("enhancement", "alignment", "cnn") if hasattr(model.model, m)]
+    params = [p for module in visual for p in module.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    counts = np.bincount(np.asarray(train["stage"]), minlength=5).astype(float)
+    # inverse square-root frequency: N1 (rare, hard) counts more without letting it dominate
+    weights = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)
+    weights = weights / weights.mean()
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    steps = epochs * math.ceil(len(train) / batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+    rng = np.random.default_rng(seed)
+    best, best_state, history = -1.0, None, []
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        bar = tqdm(range(0, len(order), batch_size), desc=f"phase 1 epoch {epoch + 1}/{epochs}", disable=not progress)
+        for start in bar:
+            rows = train.select(order[start : start + batch_size])
+            visual_out = model.model.encode_images(_pixels(processor, rows))
+            labels = torch.tensor(rows["stage"])
+            loss = F.cross_entropy(visual_out["stage_logits"], labels, weight=weights)
+            if visual_out["alignment_loss"] is not None:
+                loss = loss + model.config.alignment_loss_weight * visual_out["alignment_loss"]
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        model.eval()
+        probs = stage_head_predictions(model, processor, validation, batch_size=128, progress=False)
+        metrics = classification_metrics(validation["stage"], probs.argmax(-1))
+        history.append({"epoch": epoch + 1, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
+                        "cohen_kappa": metrics["cohen_kappa"]})
+        logger.info("phase 1 epoch %d: validation %s", epoch + 1, history[-1])
+        if metrics["macro_f1"] > best:
+            best = metrics["macro_f1"]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return {"phase1_history": history, "phase1_best_validation_macro_f1": best}
+
+
+def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
+        hours=None, progress=True) -> dict:
+    from datasets import load_from_disk
+    from trl import ModelConfig, SFTConfig
+
+    from ..dataset_builder.build import build_dataset
+    from ..dataset_builder.simulate import simulate_random
+    from ..image_processing_eeg_vlm import EEGVLMImageProcessor
+    from .evaluate import evaluate_model, write_results
+    from .modeling_setup import build_from_preset, load_model
+    from .sft import EEGVLMScriptArguments, train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    sim, data_dir = out / "sim", out / "dataset"
+    if not (sim / ".done").exists():  # resumable: each stage is skipped once complete
+        simulate_random(sim, n_subjects=subjects, seed=seed, hours=hours)
+        (sim / ".done").write_text("ok")
+    if not data_dir.exists():
+        build_dataset(sim, data_dir, image_processor=EEGVLMImageProcessor(), seed=seed, progress=progress)
+    data = load_from_disk(str(data_dir))
+    train_ds, val_ds, test_ds = data["train"], data["validation"], data["test"]
+    logger.info("dataset: %s", {k: len(v) for k, v in data.items()})
+
+    phase1 = out / "phase1"
+    info = {}
+    if not (phase1 / "model.safetensors").exists():
+        torch.manual_seed(seed)
+        corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
+        model, processor = build_from_preset("small", corpus, EEGVLMImageProcessor().to_dict())
+        info = train_visual_side(model, processor, train_ds, val_ds, epochs=phase1_epochs, seed=seed,
+                                 progress=progress)
+        model.save_pretrained(phase1)
+        processor.save_pretrained(phase1)
+        (phase1 / "phase1.json").write_text(json.dumps(info, indent=1))
+    info = json.loads((phase1 / "phase1.json").read_text())
+
+    phase2 = out / "phase2"
+    if not (phase2 / "model.safetensors").exists():
+        args = SFTConfig(output_dir=str(phase2), max_steps=phase2_steps, per_device_train_batch_size=8,
+                         learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=20, logging_steps=10,
+                         save_strategy="no", eval_strategy="no", report_to="none", bf16=False, use_cpu=True,
+                         gradient_checkpointing=False, max_length=None, seed=seed, dataloader_num_workers=0)
+        script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None,
+                                       max_train_samples=phase2_samples, freeze_stage_head=True)
+        # a seeded shuffle, so the subset covers every night and stage
+        train(args, ModelConfig(model_name_or_path=str(phase1)), script)
+    model, processor = load_model(phase2)
+    result = evaluate_model(model, processor, test_ds, batch_size=64, generate=generate_n > 0,
+                            max_generate=generate_n, progress=progress)
+    result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
+                          "phase2_samples": phase2_samples, "minutes": round((time.time() - t0) / 60, 1),
+                          "splits": {k: len(v) for k, v in data.items()},
+                          "test_subjects": sorted(set(test_ds["subject"]))}
+    final = out / "model"
+    if final.exists():
+        shutil.rmtree(final)
+    model.save_pretrained(final)
+    processor.save_pretrained(final)
+    write_results(result, final)
+    return result
+
+
+def install(model_dir, *, force=False) -> bool:
+    """Copy ``model_dir`` into the package when its held-out macro-F1 beats the shipped model's."""
+    model_dir = Path(model_dir)
+    new = json.loads((model_dir / "metrics.json").read_text())["stage_head"]["macro_f1"]
+    shipped = PACKAGE_DIR / "metrics.json"
+    old = json.loads(shipped.read_text())["stage_head"]["macro_f1"] if shipped.exists() else -1.0
+    if new <= old and not force:
+        logger.warning("Not installed: held-out macro-F1 %.3f does not beat the shipped %.3f.", new, old)
+        return False
+    size = sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+    if size > 25 * 2**20:
+        raise ValueError(f"model: {size / 2**20:.1f} MB of weights, expected <= 25 MB for the package.")
+    tmp = PACKAGE_DIR.with_name("default_model.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("*.png", "training_args*"))
+    if PACKAGE_DIR.exists():
+        shutil.rmtree(PACKAGE_DIR)
+    tmp.rename(PACKAGE_DIR)
+    logger.info("Installed %s (held-out macro-F1 %.3f, was %.3f).", model_dir, new, old)
+    return True
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eeg_vlm.train default-model", description=__doc__.split("\n\n")[0],
+                                epilog="example:\n  python -m eeg_vlm.train default-model --out runs/default --install",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="work directory (resumable)")
+    p.add_argument("--subjects", type=int, default=20, help="simulated subjects (>= 20 for the shipped model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--phase1-epochs", type=int, default=4)
+    p.add_argument("--phase2-steps", type=int, default=300)
+    p.add_argument("--phase2-samples", type=int, default=3000)
+    p.add_argument("--generate", type=int, default=40, help="test epochs whose CoT is generated and scored")
+    p.add_argument("--hours", type=float, default=None, help="simulate only this many hours per night (smoke tests)")
+    p.add_argument("--install", action="store_true", help="copy into the package if it beats the shipped model")
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = run(args.out, subjects=args.subjects, seed=args.seed, phase1_epochs=args.phase1_epochs,
+                 phase2_steps=args.phase2_steps, phase2_samples=args.phase2_samples, generate_n=args.generate, hours=args.hours,
+                 progress=not args.quiet)
+    head = result["stage_head"]
+    print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
+          f"kappa={head['cohen_kappa']:.3f} (n={head['n']})")
+    if args.install:
+        install(Path(args.out) / "model")
+    return 0

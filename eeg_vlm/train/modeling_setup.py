@@ -1,0 +1,132 @@
+"""Build or load the model + processor that `sft` trains: from scratch (presets), from components, or saved.
+
+Presets build a small EEG-VLM from scratch: a CLIP-style vision tower sized for the dataset's images, a small
+Llama-style LM and a byte-level BPE tokenizer trained on the dataset's prompts and Chain-of-Thought answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..configuration_eeg_vlm import EEGVLMConfig
+from ..image_processing_eeg_vlm import EEGVLMImageProcessor
+from ..modeling_eeg_vlm import EEGVLMForConditionalGeneration
+from ..processing_eeg_vlm import IMAGE_TOKEN, EEGVLMProcessor
+from ..tokenizer import BOS, EOS, PAD, train_bpe_tokenizer
+
+logger = logging.getLogger(__name__)
+
+PRESETS = {
+    # CPU, seconds: used by the tests (hidden 32, 2 layers)
+    "tiny": dict(vocab_size=320, patch_size=32, vision=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                                            num_attention_heads=4),
+                 text=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2), num_high_level_tokens=4),
+    # the embedded default model: a few MB, trains on 2 CPU cores in well under an hour
+    # 224-px images in 32-px patches: 49 patch tokens + 4 high-level tokens keep the LM sequence short on CPU
+    "small": dict(vocab_size=1024, patch_size=32, vision=dict(hidden_size=128, intermediate_size=384,
+                                                              num_hidden_layers=4, num_attention_heads=4),
+                  text=dict(hidden_size=192, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
+                            num_key_value_heads=2), num_high_level_tokens=4),
+}
+
+
+def build_from_preset(preset: str, corpus: list[str], image_processor_config: dict, *, alignment_mode="cross_attention",
+                      max_position_embeddings: int = 2048):
+    """A new model + processor for ``preset``, with a tokenizer trained on ``corpus``."""
+    if preset not in PRESETS:
+        raise ValueError(f"model_preset: received {preset!r}, expected one of {sorted(PRESETS)}.")
+    p = PRESETS[preset]
+    tokenizer = train_bpe_tokenizer(corpus, vocab_size=p["vocab_size"])
+    image_processor = EEGVLMImageProcessor(**{k: v for k, v in image_processor_config.items()
+                                              if k not in ("image_processor_type", "processor_class")})
+    if image_processor.size % p["patch_size"]:
+        raise ValueError(f"image size {image_processor.size} is not a multiple of the preset's patch size "
+                         f"{p['patch_size']}; build the dataset with another renderer size.")
+    vision = dict(p["vision"], image_size=image_processor.size, patch_size=p["patch_size"])
+    text = dict(p["text"], model_type="llama", vocab_size=len(tokenizer), max_position_embeddings=max_position_embeddings,
+                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    config = EEGVLMConfig(vision_config=vision, text_config=text, alignment_mode=alignment_mode,
+                          num_high_level_tokens=p["num_high_level_tokens"],
+                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+    model = EEGVLMForConditionalGeneration(config)
+    _set_generation_defaults(model, tokenizer)
+    return model, EEGVLMProcessor(image_processor, tokenizer, num_image_tokens=config.num_visual_tokens)
+
+
+def build_from_components(vision: str, text: str, image_processor_config: dict, *, dtype=None, **options):
+    """Compose a pretrained CLIP and a pretrained causal LM (Hub ids or local dirs) with our processor."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(text)
+    missing = [t for t in (IMAGE_TOKEN, BOS, EOS) if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": PAD})
+    model = EEGVLMForConditionalGeneration.from_components(
+        vision=vision, text=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), dtype=dtype, **options)
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
+        model.config.text_config.vocab_size = len(tokenizer)
+    size = model.config.vision_config.image_size
+    ip_config = {k: v for k, v in image_processor_config.items() if k not in ("image_processor_type", "processor_class")}
+    if ip_config.get("size") not in (None, size):
+        # keep the physical scale: the same number of seconds and uV across the bigger or smaller canvas
+        ratio = ip_config["size"] / size
+        ip_config["seconds_per_pixel"] = ip_config.get("seconds_per_pixel", 0.25) * ratio
+        ip_config["uv_per_pixel"] = ip_config.get("uv_per_pixel", 2.0) * ratio
+        logger.warning("The dataset was rendered at %s px but the vision tower takes %s px: images are resized. "
+                       "Rebuild the dataset with `--image-processor` of this model to keep pixels exact.",
+                       image_processor_config.get("size"), size)
+    ip_config["size"] = size
+    _set_generation_defaults(model, tokenizer)
+    return model, EEGVLMProcessor(EEGVLMImageProcessor(**ip_config), tokenizer,
+                                  num_image_tokens=model.config.num_visual_tokens)
+
+
+def _set_generation_defaults(model, tokenizer) -> None:
+    gen = model.generation_config
+    gen.eos_token_id = tokenizer.convert_tokens_to_ids(EOS)
+    gen.pad_token_id = tokenizer.pad_token_id
+    gen.bos_token_id = tokenizer.bos_token_id
+    gen.suppress_tokens = [model.config.image_token_id]  # a placeholder is never a valid output token
+    gen.do_sample = False
+    gen.max_new_tokens = 512
+
+
+def load_model(model_id_or_dir: str, *, dtype=None):
+    """Load an EEG-VLM + processor from a Hub id, a saved model directory, or an ``sft`` output directory.
+
+    An ``sft`` output with LoRA adapters (``adapter_config.json``) is loaded as its saved base model
+    (``<dir>/base``) with the adapters applied and merged.
+    """
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import eeg_vlm  # noqa: F401  (Auto-class registration)
+
+    path = Path(model_id_or_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"model: received the file {str(path)!r}, expected a model directory or a Hub id.")
+    if path.is_dir() and (path / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        base_dir = path / "base"
+        if not (base_dir / "config.json").exists():
+            raise ValueError(f"model: {str(path)!r} holds LoRA adapters but no base model in {str(base_dir)!r}; "
+                             "pass the directory written by `python -m eeg_vlm.train sft`.")
+        base = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype)
+        model = PeftModel.from_pretrained(base, path).merge_and_unload()
+        processor = AutoProcessor.from_pretrained(path if (path / "processor_config.json").exists() else base_dir)
+        return model.eval(), processor
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"model: {str(path)!r} has no config.json; expected a saved EEG-VLM directory.")
+        if json.loads((path / "config.json").read_text()).get("model_type") != "eeg_vlm":
+            raise ValueError(f"model: {str(path)!r} is not an EEG-VLM (model_type is not 'eeg_vlm').")
+    model = AutoModelForImageTextToText.from_pretrained(str(model_id_or_dir), dtype=dtype)
+    processor = AutoProcessor.from_pretrained(str(model_id_or_dir))
+    return model.eval(), processor

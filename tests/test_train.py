@@ -1,0 +1,119 @@
+"""Training promises: a 2-step `sft` on tiny.yaml, then `evaluate`, write the files; the collator masks the prompt;
+LoRA adapters save and reload; the stage loss trains alongside the LM loss."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from eeg_vlm.dataset_builder.build import build_dataset
+from eeg_vlm.dataset_builder.simulate import simulate_random
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "eeg_vlm" / "train" / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    base = tmp_path_factory.mktemp("train")
+    simulate_random(base / "sim", n_subjects=3, seed=3, hours=1.0, nights_per_subject=1)
+    build_dataset(base / "sim", base / "ds", progress=False)
+    return base / "ds"
+
+
+@pytest.fixture(scope="module")
+def sft_run(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    cmd = [sys.executable, "-m", "eeg_vlm.train", "sft", "--config", str(TINY), "--dataset", str(tiny_dataset),
+           "--max_steps", "2", "--output_dir", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return out
+
+
+def test_sft_two_steps_writes_adapters_base_processor_and_card(sft_run):
+    for name in ("adapter_config.json", "adapter_model.safetensors", "processor_config.json", "README.md",
+                 "base/model.safetensors", "base/config.json"):
+        assert (sft_run / name).exists(), name
+    assert not list(sft_run.rglob("*.bin")), "pickles are never written"
+    card = (sft_run / "README.md").read_text()
+    assert "model-index" in card and "Not a medical device" in card
+
+
+def test_evaluate_writes_metrics_and_confusion(sft_run, tiny_dataset, tmp_path):
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "eeg_vlm.train", "evaluate", "--model", str(sft_run), "--dataset", str(tiny_dataset),
+           "--split", "test", "--output_dir", str(out), "--generate", "--max_generate", "2", "--max_new_tokens", "8"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    head = metrics["stage_head"]
+    for key in ("accuracy", "macro_f1", "cohen_kappa", "per_stage", "confusion_matrix", "n"):
+        assert key in head
+    assert head["n"] == sum(map(sum, head["confusion_matrix"]))
+    assert set(head["per_stage"]) == {"W", "N1", "N2", "N3", "REM"}
+    for key in ("parse_failure_rate", "head_cot_agreement", "n_generated"):
+        assert key in metrics["cot"]
+    assert (out / "confusion.png").stat().st_size > 1000
+
+
+def test_collator_masks_prompt_and_keeps_only_the_answer(tiny_dataset, tiny_tokenizer):
+    from conftest import tiny_config, tiny_processor
+    from datasets import load_from_disk
+
+    from eeg_vlm.train.collator import EEGVLMCollator
+
+    rows = load_from_disk(str(tiny_dataset))["train"].select(range(3))
+    processor = tiny_processor(tiny_tokenizer, tiny_config(tiny_tokenizer))
+    batch = EEGVLMCollator(processor)([rows[i] for i in range(3)])
+    for i in range(3):
+        answer = tiny_tokenizer.decode(batch["input_ids"][i][batch["labels"][i] != -100])
+        assert answer == rows[i]["cot"] + "<|im_end|>"
+    image_id = tiny_tokenizer.convert_tokens_to_ids("<image>")
+    assert not (batch["labels"] == image_id).any()
+    assert torch.equal(batch["stage_labels"], torch.tensor(rows["stage"]))
+
+
+def test_lora_adapters_save_and_reload_to_the_same_logits(sft_run, tiny_dataset):
+    from datasets import load_from_disk
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from eeg_vlm.train.collator import EEGVLMCollator
+
+    processor = AutoProcessor.from_pretrained(sft_run)
+    rows = load_from_disk(str(tiny_dataset))["test"].select(range(2))
+    batch = EEGVLMCollator(processor)([rows[0], rows[1]])
+    batch.pop("labels")
+    base = AutoModelForImageTextToText.from_pretrained(sft_run / "base").eval()
+    with torch.no_grad():
+        base_logits = base(**batch).stage_logits
+    peft_model = PeftModel.from_pretrained(base, sft_run).eval()
+    with torch.no_grad():
+        a = peft_model(**batch)
+    merged = peft_model.merge_and_unload().eval()
+    with torch.no_grad():
+        b = merged(**batch)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(base_logits, a.stage_logits), "the trained stage head (modules_to_save) was restored"
+
+
+def test_stage_loss_trains_alongside_the_lm_loss(tiny_dataset, tiny_tokenizer):
+    from conftest import tiny_config, tiny_processor
+    from datasets import load_from_disk
+
+    from eeg_vlm import EEGVLMForConditionalGeneration
+    from eeg_vlm.train.collator import EEGVLMCollator
+
+    torch.manual_seed(0)
+    config = tiny_config(tiny_tokenizer)
+    model = EEGVLMForConditionalGeneration(config)
+    rows = load_from_disk(str(tiny_dataset))["train"].select(range(4))
+    batch = EEGVLMCollator(tiny_processor(tiny_tokenizer, config))([rows[i] for i in range(4)])
+    out = model(**batch)
+    out.loss.backward()
+    assert out.stage_loss is not None and out.lm_loss is not None
+    assert model.model.stage_head.out.weight.grad.abs().sum() > 0
