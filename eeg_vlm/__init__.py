@@ -18,6 +18,7 @@ from .configuration_eeg_vlm import STAGE_LABELS, EEGVLMConfig
 from .image_processing_eeg_vlm import EEGVLMImageProcessor, epochs_with_context
 from .modeling_eeg_vlm import EEGVLMForConditionalGeneration, EEGVLMModel, EEGVLMPreTrainedModel
 from .processing_eeg_vlm import EEGVLMProcessor
+from .staging import NightResult, default_model_path, explain_epoch, sample_night_path, stage_night
 
 __version__ = "0.1.0"
 
@@ -43,4 +44,9 @@ __all__ = [
     "EEGVLMImageProcessor",
     "EEGVLMProcessor",
     "epochs_with_context",
+    "NightResult",
+    "stage_night",
+    "explain_epoch",
+    "default_model_path",
+    "sample_night_path",
 ]

@@ -20,18 +20,18 @@ from eeg_vlm.dataset_builder.cot import (
 NAN = float("nan")
 BASE = dict(delta_rel=0.30, theta_rel=0.30, alpha_rel=0.15, sigma_rel=0.05, beta_rel=0.10, amplitude_uv=60.0,
             rms_uv=15.0, slow_wave_fraction=0.02, spindle_count=0.0, kcomplex_count=0.0, alpha_fraction=0.10,
-            eye_movement_count=0.0, emg_rms_uv=9.0)
+            eye_movement_count=0.0, emg_rms_uv=1.8)
 # one hand-made epoch per stage, each showing that stage's textbook signs
 TYPICAL = {
-    "W": dict(BASE, alpha_rel=0.45, alpha_fraction=0.72, theta_rel=0.12, amplitude_uv=48.6, emg_rms_uv=22.37),
-    "N1": dict(BASE, theta_rel=0.41, alpha_fraction=0.18, alpha_rel=0.12, eye_movement_count=0.0, emg_rms_uv=8.04),
-    "N2": dict(BASE, spindle_count=3.0, kcomplex_count=1.0, sigma_rel=0.11, amplitude_uv=121.2, emg_rms_uv=7.5),
+    "W": dict(BASE, alpha_rel=0.45, alpha_fraction=0.72, theta_rel=0.12, amplitude_uv=48.6, emg_rms_uv=3.37),
+    "N1": dict(BASE, theta_rel=0.41, alpha_fraction=0.18, alpha_rel=0.12, eye_movement_count=0.0, emg_rms_uv=1.84),
+    "N2": dict(BASE, spindle_count=3.0, kcomplex_count=1.0, sigma_rel=0.11, amplitude_uv=121.2, emg_rms_uv=1.5),
     "N3": dict(BASE, delta_rel=0.71, slow_wave_fraction=0.386, amplitude_uv=212.9, spindle_count=1.0,
-               emg_rms_uv=6.66),
-    "REM": dict(BASE, theta_rel=0.36, eye_movement_count=6.0, emg_rms_uv=2.14, amplitude_uv=41.0),
+               emg_rms_uv=1.36),
+    "REM": dict(BASE, theta_rel=0.36, eye_movement_count=6.0, emg_rms_uv=0.64, amplitude_uv=41.0),
 }
 # numbers that belong to the fixed template (band edges, criteria, thresholds, step numbers)
-TEMPLATE_NUMBERS = {"0.5", "2", "4", "8", "11", "12", "16", "30", "75", "20", "50", "5.0", "15.0"}
+TEMPLATE_NUMBERS = {"0.5", "2", "4", "8", "11", "12", "16", "30", "75", "20", "50", "1.0", "2.5"}
 NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?")  # a number, not the digit of a stage name (N2)
 FORMATS = {"_fraction": lambda x: round(100 * x) / 100, "_rel": lambda x: round(100 * x) / 100}
 
@@ -77,7 +77,7 @@ def test_numbers_use_fixed_phrases_and_rounding():
     text = make_cot(TYPICAL["N3"], "N3")
     assert "slow waves cover 39 % of the epoch" in text
     assert "the peak-to-peak amplitude is 213 uV" in text
-    assert "chin EMG RMS is 6.7 uV" in text
+    assert "chin EMG RMS is 1.4 uV" in text
     assert "detected 1 sleep spindle (11-16 Hz, 0.5-2 s) and 0 K-complexes" in text
     assert "meets the 20 % criterion for N3" in text
 
@@ -144,7 +144,7 @@ def test_stage_from_features_rules(key, value, expected):
 
 def test_rem_needs_low_emg_or_no_emg():
     rem = TYPICAL["REM"]
-    assert stage_from_features(dict(rem, emg_rms_uv=12.0)) == "N1"
+    assert stage_from_features(dict(rem, emg_rms_uv=1.8)) == "N1"
     assert stage_from_features(dict(rem, emg_rms_uv=NAN)) == "REM"
     assert stage_from_features(dict(rem, emg_rms_uv=NAN, beta_rel=0.4)) == "W"
 

@@ -81,13 +81,15 @@ def test_csv_explicit_confidence_and_nan_rows_written_as_empty_cells(tmp_path):
     np.testing.assert_allclose([float(r["confidence"]) for r in rows], confidence, atol=5e-5)
 
 
-def test_csv_refuses_unknown_stage_and_bad_probabilities(tmp_path):
+def test_csv_refuses_unknown_stage_bad_probabilities_and_bad_confidence(tmp_path):
     with pytest.raises(ValueError, match=r"stages: unknown stage label\(s\) \['R'\].*'R' -> 'REM'"):
         write_csv(tmp_path / "h.csv", stages=["W", "R"])
     with pytest.raises(ValueError, match=r"probabilities: expected shape \(2, 5\)"):
         write_csv(tmp_path / "h.csv", stages=["W", "N1"], probabilities=np.ones((2, 4)) / 4)
     with pytest.raises(ValueError, match=r"probabilities: each row must sum to 1, row 1"):
         write_csv(tmp_path / "h.csv", stages=["W", "N1"], probabilities=[[1, 0, 0, 0, 0], [0.5] * 5])
+    with pytest.raises(ValueError, match=r"confidence: expected 2 values in \[0, 1\].*1\.5"):
+        write_csv(tmp_path / "h.csv", stages=["W", "N1"], confidence=[0.5, 1.5])
     assert not (tmp_path / "h.csv").exists() and leftovers(tmp_path) == []
 
 
@@ -205,6 +207,23 @@ def test_edf_hypnogram_of_a_full_night_round_trips(tmp_path):
     assert reader.getStartdatetime() == datetime(1985, 1, 1)  # documented "unknown" start
     reader.close()
     assert onsets[-1] + durations[-1] == 1000 * 30.0 and len(labels) < 1000
+
+
+def test_edf_hypnogram_has_the_layout_of_the_genuine_sleep_edfx_file(tmp_path):
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    genuine = shared / "sleep-edfx" / "SC4001EC-Hypnogram.edf"
+    if not genuine.exists():
+        pytest.skip(f"../shared/data missing: {genuine} is needed to compare with a real hypnogram")
+    write_hypnogram_edf(tmp_path / "ours.edf", stages=NIGHT, start_datetime=START)
+    layouts = []
+    for path in (genuine, tmp_path / "ours.edf"):
+        reader = pyedflib.EdfReader(str(path))
+        layouts.append((reader.filetype, reader.signals_in_file, set(reader.readAnnotations()[2])))
+        reader.close()
+    (g_type, g_signals, g_labels), (o_type, o_signals, o_labels) = layouts
+    assert (o_type, o_signals) == (g_type, g_signals) == (pyedflib.FILETYPE_EDFPLUS, 0)
+    assert o_labels <= g_labels  # every label we write occurs in the genuine file
+    assert set(EDF_STAGE_LABELS.values()) <= g_labels
 
 
 def test_edf_hypnogram_refuses_start_outside_edf_dates(tmp_path):

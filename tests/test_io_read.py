@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from eeg_vlm.io import (
     EEG_PREFERENCE,
@@ -36,7 +38,8 @@ def eeg_like(n_samples: int, rate: float, *, seed: int = RNG_SEED) -> np.ndarray
     """A deterministic EEG-like signal in uV: 2 Hz (40 uV) + 10 Hz (20 uV) + white noise (5 uV)."""
     rng = np.random.default_rng(seed)
     t = np.arange(n_samples) / rate
-    return 40 * np.sin(2 * np.pi * 2 * t) + 20 * np.sin(2 * np.pi * 10 * t) + 5 * rng.standard_normal(n_samples)
+    noise = 5 * rng.standard_normal(n_samples)
+    return 40 * np.sin(2 * np.pi * 2 * t) + 20 * np.sin(2 * np.pi * 10 * t) + noise
 
 
 def write_edf(path: Path, signals, *, file_type=pyedflib.FILETYPE_EDFPLUS, start=START) -> Path:
@@ -285,7 +288,14 @@ def test_non_edf_content_with_edf_extension_refused(tmp_path):
 def test_truncated_edf_refused(tmp_path):
     path = sleep_edfx_like(tmp_path / "t.edf")
     path.write_bytes(path.read_bytes()[:-1000])
-    with pytest.raises(ValueError, match=r"could not be read as EDF/BDF.*truncated.*again"):
+    with pytest.raises(ValueError, match=r"data: .* is truncated: \d+ bytes, but its header announces"):
+        load_recording(path)
+
+
+def test_edf_with_extra_bytes_refused(tmp_path):
+    path = sleep_edfx_like(tmp_path / "x.edf")
+    path.write_bytes(path.read_bytes() + b"\0" * 10)
+    with pytest.raises(ValueError, match=r"has 10 bytes more than its header announces"):
         load_recording(path)
 
 
@@ -296,6 +306,28 @@ def test_corrupt_header_refused(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"could not be read as EDF/BDF"):
         load_recording(path)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 20000), edits=st.lists(
+    st.tuples(st.integers(0, 1535), st.integers(0, 255)), max_size=6))
+def test_malformed_edf_raises_only_value_error(tmp_path, cut, edits):
+    """Random header bytes and truncations: the file loads or a ValueError explains why."""
+    base = tmp_path / "base.edf"
+    if not base.exists():
+        sleep_edfx_like(base)
+    raw = bytearray(base.read_bytes())
+    for position, value in edits:  # the header of this 5-signal file is 1536 bytes
+        raw[position] = value
+    if cut:
+        raw = raw[: len(raw) - cut]
+    path = tmp_path / "fuzz.edf"
+    path.write_bytes(bytes(raw))
+    try:
+        load_recording(path)
+    except ValueError as error:
+        assert str(error).split(":")[0] in {"data", "channel", "channel_names"}
 
 
 def test_annotation_only_edf_refused(tmp_path):
@@ -429,6 +461,17 @@ def test_flat_epochs_marked_bad(caplog):
     assert rec.bad_epochs == frozenset({1, 2})
     assert np.std(epochs(rec)[2]) < FLAT_STD_UV < np.std(epochs(rec)[3])
     assert "flat" in caplog.text
+
+
+def test_clipped_epochs_reported_with_warning_but_not_bad(tmp_path, caplog):
+    x = eeg_like(90 * 100, 100.0)
+    x[3000:6000] *= 4  # epoch 1: large waves saturate the amplifier's +-150 uV range
+    path = write_edf(tmp_path / "clip.edf", [("EEG Fpz-Cz", 100, np.clip(x, -150, 150), "uV", 150)])
+    with caplog.at_level(logging.WARNING):
+        rec = load_recording(path)
+    assert rec.clipped_epochs == frozenset({1}) and rec.bad_epochs == frozenset()
+    assert "clipped" in caplog.text
+    assert load_recording(eeg_like(9000, 100.0), sampling_rate=100).clipped_epochs == frozenset()
 
 
 def test_recording_shorter_than_one_epoch_refused():

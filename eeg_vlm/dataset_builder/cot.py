@@ -40,8 +40,10 @@ THRESHOLDS = MappingProxyType({
     "slow_wave_fraction_n3": 0.20,  # AASM: N3 when >= 20 % of the epoch is slow waves (0.5-2 Hz, >= 75 uV)
     "alpha_fraction_wake": 0.50,  # AASM: W when alpha rhythm covers > 50 % of the epoch
     "rem_min_eye_movements": 1,  # AASM: REM needs rapid eye movements; one is enough for a definite REM epoch
-    "emg_low_uv": 5.0,  # chin EMG RMS below this reads as REM atonia (surface chin EMG at rest ~ 10-30 uV)
-    "emg_high_uv": 15.0,  # chin EMG RMS above this reads as waking tone
+    # chin EMG thresholds on the Sleep-EDFx 1-Hz EMG envelope scale (simulator medians: W 3.4, N1 2.1, N2 1.5,
+    # N3 1.3, REM 0.75 uV): below 1 uV reads as REM atonia, above 2.5 uV as waking tone
+    "emg_low_uv": 1.0,
+    "emg_high_uv": 2.5,
     "beta_rel_wake": 0.25,  # beta (16-30 Hz) share of 0.5-30 Hz power this high without alpha: eyes-open wake
 })
 _EEG_KEYS = ("delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel", "amplitude_uv", "slow_wave_fraction",

@@ -120,7 +120,7 @@ def write_hypnogram(path, codes, start, *, patientname="X", sex=None):
 def _cycle(rng, k, n_cycles):
     """R&K codes of sleep cycle ``k`` (0-based, ~90 min): N2 descent, deep sleep early, REM late."""
     ep = lambda minutes: max(1, int(round(minutes * 2)))  # minutes -> 30-s epochs
-    length = rng.normal(92, 8)
+    length = rng.normal(95, 8)
     deep = max(0.0, rng.normal([32, 16, 6, 1, 0, 0][min(k, 5)], 5))  # min of S3+S4
     rem = max(2.0, rng.normal(6 + 7 * k, 4))  # REM lengthens through the night
     n1 = rng.uniform(1, 6) if k == 0 else rng.uniform(0.5, 2)

@@ -16,7 +16,7 @@ from stage-dependent rates.
 
 EMG: written as the cassette recorder stored it, a 1-Hz RMS envelope ('HP:16Hz Rectification
 LP:0.7Hz'), so features and images match real Sleep-EDFx; ``emg_rate=100`` writes the raw
-100-Hz chin EMG instead.  Both give the same ``emg_rms_uv``.
+100-Hz chin EMG instead.  Both give about the same ``emg_rms_uv``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from scipy import ndimage, signal
 
 from .sim_hypnogram import EPOCH_S, random_hypnogram, read_hypnogram, write_hypnogram
 
-__all__ = ["FS", "CHANNELS", "draw_subject_params", "simulate_epochs",
+__all__ = ["FS", "CHANNELS", "draw_subject_params", "emg_envelope", "simulate_epochs",
            "simulate_from_hypnogram", "simulate_random"]
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,12 @@ _RANGE = {"EEG Fpz-Cz": 1000.0, "EEG Pz-Oz": 1000.0, "EOG horizontal": 2000.0,
 _COLS = ("bg", "sw", "delta", "theta", "alpha", "beta", "musc", "spindle", "kc", "vertex",
          "sawtooth", "saccade", "sem", "blink", "emg", "twitch", "move")
 _TABLE = {
-    "W": (5.0, 2.5, 2.5, 2.5, 14.0, 2.5, 2.5, 0.0, 0.0, 0.0, 0.0, 8.0, 4.0, 10.0, 3.0, 0.0, 0.3),
-    "1": (6.0, 4.0, 4.5, 4.5, 6.0, 1.8, 0.8, 0.3, 0.2, 2.5, 0.0, 0.3, 40.0, 0.5, 2.0, 0.0, 0.1),
-    "2": (6.5, 10.0, 7.0, 4.5, 3.0, 0.5, 0.3, 5.0, 1.8, 0.3, 0.0, 0.0, 4.0, 0.0, 1.5, 0.0, 0.05),
-    "3": (7.0, 30.0, 9.0, 4.0, 1.5, 0.3, 0.2, 2.0, 0.8, 0.0, 0.0, 0.0, 2.0, 0.0, 1.3, 0.0, 0.02),
-    "4": (7.0, 42.0, 10.0, 4.0, 1.2, 0.3, 0.2, 1.0, 0.5, 0.0, 0.0, 0.0, 2.0, 0.0, 1.2, 0.0, 0.02),
-    "R": (6.0, 5.0, 5.0, 4.0, 3.5, 1.4, 0.2, 0.2, 0.1, 0.0, 1.5, 12.0, 8.0, 0.0, 0.6, 3.0, 0.05),
+    "W": (5.0, 2.0, 2.5, 3.0, 14.0, 3.0, 2.5, 0.0, 0.0, 0.0, 0.0, 8.0, 4.0, 8.0, 3.0, 0.0, 0.3),
+    "1": (6.0, 4.0, 4.5, 4.5, 7.0, 2.2, 0.8, 0.3, 0.2, 2.5, 0.0, 0.3, 40.0, 0.5, 2.0, 0.0, 0.1),
+    "2": (6.5, 11.0, 7.0, 4.5, 3.0, 0.9, 0.3, 4.0, 1.8, 0.3, 0.0, 0.0, 4.0, 0.0, 1.5, 0.0, 0.05),
+    "3": (7.0, 28.0, 9.0, 5.5, 3.5, 0.6, 0.2, 2.0, 0.8, 0.0, 0.0, 0.0, 2.0, 0.0, 1.3, 0.0, 0.02),
+    "4": (7.0, 36.0, 10.0, 5.5, 3.0, 0.5, 0.2, 1.0, 0.5, 0.0, 0.0, 0.0, 2.0, 0.0, 1.2, 0.0, 0.02),
+    "R": (6.0, 5.0, 5.0, 4.0, 3.5, 1.8, 0.2, 0.2, 0.1, 0.0, 1.5, 12.0, 8.0, 0.0, 0.6, 3.0, 0.05),
     "M": (6.0, 3.0, 3.0, 3.0, 3.0, 2.5, 4.0, 0.0, 0.0, 0.0, 0.0, 6.0, 4.0, 8.0, 5.0, 0.0, 8.0),
     "?": (5.5, 3.0, 3.0, 3.0, 4.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 12.0, 4.0, 15.0, 4.0, 0.0, 1.0),
 }
@@ -91,7 +91,7 @@ def draw_subject_params(rng, *, age=None):
         "pz_alpha_ratio": float(rng.uniform(1.8, 3.2)),
         "spindle_freq": float(rng.uniform(11.5, 14.5)),
         "spindle_density": float(youth * rng.lognormal(0, 0.25)),
-        "spindle_amp": float(youth * 18.0 * rng.lognormal(0, 0.2)),
+        "spindle_amp": float(youth * 20.0 * rng.lognormal(0, 0.2)),
         "sw_density": float(youth ** 0.3 * rng.uniform(0.9, 1.1)),
         "emg_scale": float(rng.lognormal(0, 0.3)),
         "eog_scale": float(rng.lognormal(0, 0.2)),
@@ -249,7 +249,7 @@ def _render_events(events, traj, chans, rng, params):
     t = np.arange(int(0.6 * FS)) / FS
     blink = (t / 0.1) * np.exp(1 - t / 0.1)  # gamma-like lid movement, peak 1 at 0.1 s
     for t0 in events["blink"]:
-        wave = eogs * rng.lognormal(np.log(90), 0.3) * blink
+        wave = eogs * rng.lognormal(np.log(75), 0.3) * blink
         _add(chans, "fpz", t0, wave)
         _add(chans, "eog", t0, wave, 0.25)
     for t0 in events["twitch"]:  # phasic REM chin twitches
@@ -302,7 +302,7 @@ def simulate_epochs(codes, rng, params):
            "delta": _noise(rng, n, _band(2.0, 4.0)) * up("delta"),
            "theta": _noise(rng, n, _band(4.5, 7.5)) * up("theta"),
            "alpha": _noise(rng, n, _band(fa - 0.6, fa + 0.6)) * up("alpha"),
-           "beta": _noise(rng, n, _band(15.0, 30.0)) * up("beta"),
+           "beta": _noise(rng, n, _band(12.0, 30.0)) * up("beta"),
            "musc": _noise(rng, n, _band(20.0, 45.0)) * up("musc"),
            "sem": _noise(rng, n, _band(0.15, 0.5)) * up("sem") * params["eog_scale"]}
     # Topography: Fpz-Cz is frontal (slow waves, eye artefacts), Pz-Oz posterior (alpha).

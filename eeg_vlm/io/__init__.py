@@ -19,13 +19,14 @@ from .export import (
     write_summary_json,
 )
 from .plot import plot_hypnogram
-from .read import FLAT_STD_UV, MAX_INTERPOLATED_GAP_SEC, Recording, epochs, load_recording
+from .read import CLIPPED_FRACTION, FLAT_STD_UV, MAX_INTERPOLATED_GAP_SEC, Recording, epochs, load_recording
 from .resample import MIN_SAMPLING_RATE, resample_to
 from .stages import STAGES, UNSCORABLE
 from .stats import sleep_statistics
 from .units import check_amplitude, unit_to_uv_factor
 
 __all__ = [
+    "CLIPPED_FRACTION",
     "EEG_PREFERENCE",
     "EDF_STAGE_LABELS",
     "FLAT_STD_UV",

@@ -22,6 +22,47 @@ _BDF_MAGIC = b"\xffBIOSEMI"
 _HEADER_BYTES = 256
 
 
+def _header_int(raw: bytes) -> int | None:
+    try:
+        return int(raw.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _check_size(path: Path, head: bytes, size: int) -> None:
+    """Compare the file size with the one its header announces (a cut copy is the usual cause).
+
+    Done here rather than left to pyedflib, whose C code prints the mismatch to stdout and then
+    gives a terse error. Unparsable fields are left to pyedflib's own checks.
+    """
+    n_signals, n_records = _header_int(head[252:256]), _header_int(head[236:244])
+    header_bytes = _header_int(head[184:192])
+    if not n_signals or n_signals < 0 or not n_records or n_records < 1 or not header_bytes:
+        return
+    if header_bytes != _HEADER_BYTES * (n_signals + 1):
+        return
+    with open(path, "rb") as handle:
+        handle.seek(_HEADER_BYTES + n_signals * 216)  # "samples per data record" fields
+        fields = handle.read(8 * n_signals)
+    samples = [_header_int(fields[i * 8:(i + 1) * 8]) for i in range(n_signals)]
+    if len(fields) < 8 * n_signals or any(n is None or n < 0 for n in samples):
+        return
+    bytes_per_sample = 3 if head[:8] == _BDF_MAGIC else 2
+    expected = header_bytes + n_records * sum(samples) * bytes_per_sample
+    if size < expected:
+        raise ValueError(
+            f"data: {str(path)!r} is truncated: {size} bytes, but its header announces {expected} "
+            f"bytes ({n_records} data records). The copy or download was cut short: copy/download "
+            f"it again."
+        )
+    if size > expected:
+        raise ValueError(
+            f"data: {str(path)!r} has {size - expected} bytes more than its header announces "
+            f"({expected} bytes for {n_records} data records): the header's record count is "
+            f"wrong or data were appended. Re-export the file from the recording software."
+        )
+
+
 def _check_file(path: Path) -> None:
     """Refuse paths that are not a readable, continuous EDF/BDF file (before pyedflib sees them)."""
     shown = str(path)
@@ -51,6 +92,7 @@ def _check_file(path: Path) -> None:
             f"bytes {head[:16]!r}). Expected a European Data Format recording: export the night "
             f"as EDF from your acquisition software, or load it with MNE and pass the mne.io.Raw."
         )
+    _check_size(path, head, size)
     reserved = head[192:236]
     if reserved.startswith((b"EDF+D", b"BDF+D")):
         raise ValueError(

@@ -119,18 +119,20 @@ def write_csv(
     conf = None
     if confidence is not None:
         conf = np.array(confidence, dtype=np.float64, copy=True)
-        finite = conf[~np.isnan(conf)] if conf.ndim == 1 else conf
-        if conf.shape != (n,) or np.isinf(conf).any() or (finite.size and (finite.min() < 0 or finite.max() > 1)):
+        known = conf[~np.isnan(conf)]
+        if conf.shape != (n,) or not np.all((known >= 0) & (known <= 1)):
             raise ValueError(
                 f"confidence: expected {n} values in [0, 1] (one per epoch, NaN allowed), got an "
-                f"array of shape {conf.shape}."
+                f"array of shape {conf.shape} with range [{np.nanmin(conf, initial=np.inf):g}, "
+                f"{np.nanmax(conf, initial=-np.inf):g}]."
             )
     elif p is not None:
         conf = np.full(n, np.nan)
         complete = ~np.isnan(p).any(axis=1)
         conf[complete] = p[complete].max(axis=1)
     header = ["epoch", "onset_s"] + (["clock_time"] if start else []) + ["stage"]
-    header += (["confidence"] if conf is not None else []) + ([f"p_{s}" for s in STAGES] if p is not None else [])
+    header += ["confidence"] if conf is not None else []
+    header += [f"p_{s}" for s in STAGES] if p is not None else []
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)

@@ -24,22 +24,15 @@ import numpy as np
 
 from .channels import pick_eeg_channel
 from .edf import read_edf_channel
+from .quality import CLIPPED_FRACTION, FLAT_STD_UV, MAX_INTERPOLATED_GAP_SEC, clipped_epochs, fill_gaps
 from .resample import MIN_SAMPLING_RATE, resample_to
 from .units import check_amplitude
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Recording", "load_recording", "epochs", "MAX_INTERPOLATED_GAP_SEC", "FLAT_STD_UV"]
-
-#: NaN/inf runs shorter than this (seconds) are linearly interpolated (lost packets, a few
-#: samples); longer runs are filled with zeros and their epochs marked bad: interpolating
-#: over a second or more would invent EEG waves the model could stage.
-MAX_INTERPOLATED_GAP_SEC = 1.0
-
-#: An epoch whose standard deviation is below this (uV) is flat: a disconnected electrode or a
-#: dead amplifier channel (connected EEG has an epoch SD of several uV even in quiet sleep).
-FLAT_STD_UV = 0.5
-
+__all__ = [
+    "Recording", "load_recording", "epochs", "MAX_INTERPOLATED_GAP_SEC", "FLAT_STD_UV", "CLIPPED_FRACTION",
+]
 
 @dataclass(eq=False)
 class Recording:
@@ -64,6 +57,9 @@ class Recording:
     bad_epochs : frozenset of int
         Epochs that cannot be scored from the signal: long NaN/inf gaps (zero-filled) or a flat
         channel (SD < :data:`FLAT_STD_UV`).
+    clipped_epochs : frozenset of int
+        Epochs with >= 1 % of samples stuck at the signal's extremes (saturated amplifier);
+        still scored, reported for information.
     """
 
     data: np.ndarray
@@ -74,6 +70,7 @@ class Recording:
     source: str
     epoch_sec: float = 30.0
     bad_epochs: frozenset[int] = field(default_factory=frozenset)
+    clipped_epochs: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def samples_per_epoch(self) -> int:
@@ -201,42 +198,6 @@ def _from_array(data, sampling_rate, channel, channel_names):
     return arr[index].astype(np.float64), float(sampling_rate), name, None, "array"
 
 
-def _fill_gaps(x: np.ndarray, rate: float, name: str) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Interpolate short NaN/inf runs, zero-fill long ones; return (signal, long-gap intervals in s)."""
-    bad = ~np.isfinite(x)
-    if not bad.any():
-        return x, []
-    if bad.all():
-        raise ValueError(
-            f"data: channel {name!r} holds no finite sample (all NaN/inf); pick another channel "
-            f"with channel=."
-        )
-    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    short = (ends - starts) < MAX_INTERPOLATED_GAP_SEC * rate
-    out = x.copy()
-    index = np.arange(x.size)
-    good = ~bad
-    out[bad] = np.interp(index[bad], index[good], x[good])
-    intervals = []
-    for s, e in zip(starts[~short], ends[~short]):
-        out[s:e] = 0.0
-        intervals.append((s / rate, e / rate))
-    if short.any():
-        logger.warning(
-            "Channel %r: %d gap(s) of NaN/inf shorter than %g s (%d samples) were linearly "
-            "interpolated.", name, int(short.sum()), MAX_INTERPOLATED_GAP_SEC,
-            int(sum(e - s for s, e in zip(starts[short], ends[short]))),
-        )
-    if intervals:
-        logger.warning(
-            "Channel %r: %d gap(s) of NaN/inf of %g s or longer (%.1f s in all) were filled with "
-            "zeros; their epochs are listed in Recording.bad_epochs.", name, len(intervals),
-            MAX_INTERPOLATED_GAP_SEC, sum(e - s for s, e in intervals),
-        )
-    return out, intervals
-
-
 def load_recording(
     data,
     *,
@@ -277,7 +238,8 @@ def load_recording(
     Processing order: read the chosen channel only; convert the EDF physical dimension to uV;
     NaN/inf runs < 1 s are interpolated and longer runs zero-filled (warning); a signal that
     looks like volts is multiplied by 1e6 (warning, see :func:`eeg_vlm.io.units.check_amplitude`);
-    resample; drop an incomplete last epoch (warning); mark flat epochs (SD < 0.5 uV).
+    resample; drop an incomplete last epoch (warning); mark flat epochs (SD < 0.5 uV) as bad;
+    report clipped epochs (>= 1 % of samples at the signal's extremes) with a warning.
 
     Raises
     ------
@@ -329,7 +291,9 @@ def load_recording(
             f"{MIN_SAMPLING_RATE:g} Hz needed to see sleep spindles (11-16 Hz). Pick another "
             f"channel with channel='NAME' or record/export the EEG at 100 Hz or more."
         )
-    x, gaps = _fill_gaps(np.array(x, dtype=np.float64, copy=True), rate, name)
+    x = np.array(x, dtype=np.float64, copy=True)
+    clipped = clipped_epochs(x, rate, epoch_sec)
+    x, gaps = fill_gaps(x, rate, name)
     x = check_amplitude(x, name=name)
     x = resample_to(x, rate, target_rate)
     n_epochs = x.shape[0] // spe
@@ -356,6 +320,13 @@ def load_recording(
             "are listed in Recording.bad_epochs.", name, flat.size, n_epochs, FLAT_STD_UV,
         )
         bad.update(int(i) for i in flat)
+    clipped = {i for i in clipped if i < n_epochs}
+    if clipped:
+        logger.warning(
+            "Channel %r: %d epoch(s) are clipped (>= %g %% of samples at the signal's extremes: "
+            "amplifier saturation); they are still staged and listed in Recording.clipped_epochs.",
+            name, len(clipped), 100 * CLIPPED_FRACTION,
+        )
     return Recording(
         data=data_uv,
         sampling_rate=target_rate,
@@ -365,4 +336,5 @@ def load_recording(
         source=source,
         epoch_sec=epoch_sec,
         bad_epochs=frozenset(bad),
+        clipped_epochs=frozenset(clipped),
     )

@@ -1,0 +1,226 @@
+"""Stage a whole night: ``stage_night()`` and its :class:`NightResult`.
+
+    import eeg_vlm
+    result = eeg_vlm.stage_night("night.edf")           # or an mne.io.Raw, or a numpy array in uV
+    result.to_csv("night.hypnogram.csv"); print(result.summary())
+
+Whole-night staging uses the stage head (one batched pass of the vision side, no language model); the
+Chain-of-Thought is generated only for the epochs asked for with ``explain``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .io import UNSCORABLE, load_recording, plot_hypnogram, sleep_statistics, write_csv, write_hypnogram_edf
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("W", "N1", "N2", "N3", "REM")
+DEFAULT_BATCH_SIZE = 64  # epochs per forward pass: ~0.1 GB of activations for the default model
+
+
+def default_model_path() -> Path:
+    """Directory of the embedded default model (shipped inside the package)."""
+    path = Path(__file__).resolve().parent / "default_model"
+    if not (path / "config.json").exists():
+        raise ValueError(
+            f"model: the embedded default model is missing from {path}. Reinstall eeg-vlm, or pass model=DIR_OR_HUB_ID "
+            "(train one with `python -m eeg_vlm.train default-model --out runs/default --install`)."
+        )
+    return path
+
+
+def sample_night_path() -> Path:
+    """The bundled sample night: a simulated Sleep-EDFx-format PSG (its hypnogram lies beside it)."""
+    return next((Path(__file__).resolve().parent / "sample").glob("*-PSG.edf"))
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name: str):
+    import torch
+
+    from .train.modeling_setup import load_model
+
+    model, processor = load_model(name, dtype=torch.float32)
+    return model, processor
+
+
+def load_staging_model(model=None):
+    """``(model, processor)`` from None (the embedded default), a Hub id / directory, or a ``(model, processor)``."""
+    if isinstance(model, tuple) and len(model) == 2:
+        return model
+    if model is None:
+        return _load_cached(str(default_model_path()))
+    if isinstance(model, (str, Path)):
+        return _load_cached(str(model))
+    raise ValueError(f"model: received {type(model).__name__}, expected None (the default model), a Hub id or "
+                     "directory, or a (model, processor) tuple.")
+
+
+@dataclass
+class NightResult:
+    """Stages, probabilities and explanations of one night, with exports.
+
+    Attributes
+    ----------
+    stages : list of str
+        One of ``W N1 N2 N3 REM`` per 30-s epoch, or ``UNS`` for an unscorable epoch (flat or gap).
+    probabilities : numpy.ndarray
+        ``(n_epochs, 5)`` stage probabilities (columns W, N1, N2, N3, REM); NaN rows for unscorable epochs.
+    confidence : numpy.ndarray
+        ``(n_epochs,)`` largest probability of each epoch.
+    reasoning : list of (str or None)
+        Chain-of-Thought of each explained epoch, None elsewhere.
+    epoch_onsets : numpy.ndarray
+        Onset of each epoch in seconds from the recording start.
+    """
+
+    stages: list
+    probabilities: np.ndarray
+    confidence: np.ndarray
+    reasoning: list
+    epoch_onsets: np.ndarray
+    epoch_sec: float = 30.0
+    start_datetime: datetime | None = None
+    channel: str = ""
+    source: str = ""
+    sampling_rate: float = 100.0
+    bad_epochs: frozenset = field(default_factory=frozenset)
+
+    def __len__(self) -> int:
+        return len(self.stages)
+
+    def __repr__(self) -> str:
+        counts = {s: self.stages.count(s) for s in (*STAGES, UNSCORABLE) if self.stages.count(s)}
+        return f"NightResult(n_epochs={len(self)}, channel={self.channel!r}, stages={counts}, source={self.source!r})"
+
+    def to_dataframe(self):
+        """One row per epoch: epoch, onset_s, stage, confidence, p_W ... p_REM, reasoning."""
+        import pandas as pd
+
+        df = pd.DataFrame({"epoch": np.arange(len(self)), "onset_s": self.epoch_onsets, "stage": self.stages,
+                           "confidence": self.confidence})
+        for i, s in enumerate(STAGES):
+            df[f"p_{s}"] = self.probabilities[:, i]
+        df["reasoning"] = self.reasoning
+        return df
+
+    def to_csv(self, path, *, overwrite: bool = False) -> Path:
+        write_csv(path, stages=self.stages, probabilities=self.probabilities, confidence=self.confidence,
+                  epoch_sec=self.epoch_sec, start_datetime=self.start_datetime, overwrite=overwrite)
+        return Path(path)
+
+    def to_edf(self, path, *, overwrite: bool = False) -> Path:
+        """EDF+ annotations ``Sleep stage W/1/2/3/R`` as in Sleep-EDFx hypnograms (pyedflib and MNE read it)."""
+        write_hypnogram_edf(path, stages=self.stages, epoch_sec=self.epoch_sec, start_datetime=self.start_datetime,
+                            overwrite=overwrite)
+        return Path(path)
+
+    def plot(self, *, ax=None, title: str | None = None):
+        """Hypnogram + stage-probability bands (matplotlib Figure)."""
+        return plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax, title=title)
+
+    def summary(self) -> dict:
+        """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
+        return sleep_statistics(self.stages, epoch_sec=self.epoch_sec)
+
+
+def _explain_indices(explain, n: int) -> list[int]:
+    if explain is False or explain is None:
+        return []
+    if explain is True or explain == "all":
+        return list(range(n))
+    try:
+        idx = sorted({int(i) for i in explain})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"explain: received {explain!r}, expected True, 'all' or a list of epoch indices.") from err
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise ValueError(f"explain: received epoch indices {bad}, expected 0 to {n - 1} for this {n}-epoch night.")
+    return idx
+
+
+def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
+                progress: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
+    """Stage every 30-s epoch of a night.
+
+    Parameters
+    ----------
+    data : str, Path, mne.io.BaseRaw or numpy.ndarray
+        An EDF/EDF+ path (Sleep-EDFx or any EDF with an EEG channel), an MNE Raw, or an array
+        ``(n_channels, n_samples)`` / ``(n_samples,)`` in uV. Never modified.
+    sampling_rate : float, optional
+        Hz; required for arrays (>= 50 Hz). Any rate is resampled to the model's 100 Hz (polyphase).
+    channel : str or int, optional
+        EEG channel by name (tolerant of case, spaces, ``EEG `` prefixes) or row. Default: the first match of the
+        preference list ``eeg_vlm.io.EEG_PREFERENCE`` (Fpz-Cz, Fz, Cz, C4/C3 to M1/M2/A1/A2, ...).
+    channel_names : list of str, optional
+        Names of the rows of an array.
+    model : None, str, Path or (model, processor)
+        Default: the embedded default model.
+    explain : bool, "all" or list of int
+        Epochs whose Chain-of-Thought is generated (slow: about a second per epoch on a CPU).
+    progress : bool
+        Show progress bars.
+    batch_size : int
+        Epochs per forward pass.
+
+    Returns
+    -------
+    NightResult
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .image_processing_eeg_vlm import epochs_with_context
+
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: received {batch_size!r}, expected a positive integer (e.g. 64).")
+    net, processor = load_staging_model(model)
+    renderer = processor.image_processor
+    rec = load_recording(data, sampling_rate=sampling_rate, channel=channel, channel_names=channel_names,
+                         target_rate=100.0, epoch_sec=renderer.epoch_seconds)
+    n = rec.n_epochs
+    indices = _explain_indices(explain, n)
+    windows = epochs_with_context(rec.data, rec.sampling_rate, renderer.context_epochs,
+                                  epoch_seconds=renderer.epoch_seconds)  # (E, 1, (1 + 2c) * S)
+    probs = np.zeros((n, len(STAGES)), dtype=np.float32)
+    with torch.inference_mode():
+        for start in tqdm(range(0, n, batch_size), desc="staging", unit="batch", disable=not progress):
+            images = renderer.render(windows[start : start + batch_size], rec.sampling_rate)
+            pixels = torch.from_numpy(renderer.to_pixel_values(images))
+            probs[start : start + len(images)] = net.classify(pixels).numpy()
+    bad = sorted(rec.bad_epochs)
+    probs[bad] = np.nan
+    stages = [STAGES[i] for i in probs.argmax(-1)] if n else []
+    for i in bad:
+        stages[i] = UNSCORABLE
+    confidence = np.where(np.isnan(probs).any(-1), np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=-1))
+    reasoning = [None] * n
+    if indices:
+        from .train.evaluate import generate_cot
+
+        images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
+        for i, text in zip(indices, generate_cot(net, processor, images, progress=progress)):
+            reasoning[i] = text
+    return NightResult(stages=stages, probabilities=probs, confidence=confidence.astype(np.float32),
+                       reasoning=reasoning, epoch_onsets=np.arange(n) * renderer.epoch_seconds,
+                       epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
+                       source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs)
+
+
+def explain_epoch(data, epoch: int, **kwargs) -> str:
+    """Chain-of-Thought of one epoch of a night (same arguments as :func:`stage_night`)."""
+    result = stage_night(data, explain=[epoch], **kwargs)
+    return result.reasoning[epoch]
+
+
+__all__ = ["NightResult", "default_model_path", "explain_epoch", "load_staging_model", "sample_night_path",
+           "stage_night"]
