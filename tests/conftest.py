@@ -65,3 +65,21 @@ def tiny_model_and_processor(tiny_tokenizer):
     torch.manual_seed(0)
     config = tiny_config(tiny_tokenizer)
     return EEGVLMForConditionalGeneration(config).eval(), tiny_processor(tiny_tokenizer, config)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_tokenizer, tmp_path_factory):
+    """A tiny random EEG-VLM saved with its processor (stands in for the embedded model in fast tests)."""
+    import torch
+
+    from eeg_vlm import EEGVLMForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = tiny_config(tiny_tokenizer)
+    model = EEGVLMForConditionalGeneration(config)
+    model.generation_config.max_new_tokens = 12  # random weights never stop on their own
+    model.generation_config.suppress_tokens = [config.image_token_id]
+    path = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(path)
+    tiny_processor(tiny_tokenizer, config).save_pretrained(path)
+    return path

@@ -67,9 +67,11 @@ def stage_head_predictions(model, processor, dataset, *, batch_size=32, progress
 
 
 @torch.no_grad()
-def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tokens=512, batch_size=8,
+def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tokens=None, batch_size=8,
                  progress=True) -> list[str]:
-    """Greedy Chain-of-Thought for each image (left-padded batches)."""
+    """Greedy Chain-of-Thought for each image (left-padded batches); ``max_new_tokens`` defaults to the model's
+    generation config."""
+    max_new_tokens = max_new_tokens or model.generation_config.max_new_tokens or 512
     tokenizer = processor.tokenizer
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     texts = []
