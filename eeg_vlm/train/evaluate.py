@@ -111,9 +111,35 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
         cot["n_generated"] = int(n)
         cot["head_cot_agreement"] = float((cot_pred[ok] == head[:n][ok]).mean()) if ok.any() else float("nan")
         result["cot"] = cot
-        result["examples"] = [{"index": i, "stage": labels[int(y_true[i])], "generated": texts[i]}
+        faith = _faithfulness(dataset, n, texts, labels)
+        claims = faith.pop("claims")
+        if faith:
+            result["faithfulness"] = faith
+        result["examples"] = [{"index": i, "stage": labels[int(y_true[i])], "generated": texts[i],
+                               "claims": [{k: c[k] for k in ("type", "value", "measured", "ok")} for c in claims[i]]
+                               if claims else None}
                               for i in range(min(5, n))]
     return result
+
+
+def _faithfulness(dataset, n: int, texts: list[str], labels: list[str]) -> dict:
+    """Claims of each generated CoT checked against the features measured on its epoch (and its neighbours)."""
+    from ..faithfulness import EEG_KEYS, faithfulness_report
+
+    if any(k not in dataset.column_names for k in EEG_KEYS):
+        return {"claims": None}  # a dataset without measured features: nothing to check against
+    cols = dataset.select_columns([*EEG_KEYS, "stage", "recording", "epoch_index"])
+    rows = [cols[i] for i in range(min(n + 1, len(cols)))]
+    neighbours = []
+    for i in range(n):
+        ctx = {}
+        for side, j in (("prev", i - 1), ("next", i + 1)):
+            if 0 <= j < len(rows) and rows[j]["recording"] == rows[i]["recording"] and \
+                    abs(rows[j]["epoch_index"] - rows[i]["epoch_index"]) == 1:
+                ctx[f"{side}_features"] = rows[j]
+                ctx[f"{side}_stage"] = labels[rows[j]["stage"]]
+        neighbours.append(ctx)
+    return faithfulness_report(texts, rows[:n], neighbours=neighbours)
 
 
 def plot_confusion(metrics: dict, path: Path, *, title: str) -> None:

@@ -1,0 +1,62 @@
+"""Faithfulness promises: true claims check out, false claims are caught per type, self-consistency holds for the
+label CoTs and fails when the stated evidence does not support the stage."""
+
+import re
+
+import pytest
+
+from eeg_vlm.dataset_builder.cot import make_cot
+from eeg_vlm.faithfulness import check_claims, faithfulness_report, self_consistent
+
+N3 = dict(delta_rel=0.9, theta_rel=0.05, alpha_rel=0.02, sigma_rel=0.02, beta_rel=0.01, amplitude_uv=180.0,
+          rms_uv=35.0, slow_wave_fraction=0.42, spindle_count=0.0, kcomplex_count=1.0, alpha_fraction=0.0,
+          eye_movement_count=0.0, emg_rms_uv=1.3)
+N2 = dict(N3, delta_rel=0.75, slow_wave_fraction=0.05, spindle_count=3.0, amplitude_uv=90.0, sigma_rel=0.06)
+
+
+def test_true_claims_check_out():
+    text = make_cot(N3, "N3", prev_stage="N2", next_stage="N3", prev_features=N2, next_features=N3)
+    claims = check_claims(text, N3, prev_features=N2, next_features=N3, prev_stage="N2", next_stage="N3")
+    checked = [c for c in claims if c["ok"] is not None]
+    assert len(checked) >= 12 and all(c["ok"] for c in checked)
+    assert self_consistent(text) is True
+
+
+@pytest.mark.parametrize(("phrase", "kind"), [
+    (r"slow waves cover \d+ %", "slow_wave_fraction"),
+    (r"detected \d+ sleep spindles?", "spindle_count"),
+    (r"peak-to-peak amplitude is \d+ uV", "amplitude_uv"),
+    (r"chin EMG RMS is \d+\.\d uV", "emg_rms_uv"),
+    (r"delta \(0\.5-4 Hz\) carries \d+ %", "delta_rel"),
+])
+def test_false_claims_are_caught(phrase, kind):
+    text = make_cot(N3, "N3")
+    wrong = {"slow_wave_fraction": "slow waves cover 3 %", "spindle_count": "detected 7 sleep spindles",
+             "amplitude_uv": "peak-to-peak amplitude is 40 uV", "emg_rms_uv": "chin EMG RMS is 4.9 uV",
+             "delta_rel": "delta (0.5-4 Hz) carries 30 %"}[kind]
+    forged = re.sub(phrase, wrong, text, count=1)
+    assert forged != text
+    verdicts = {c["type"]: c["ok"] for c in check_claims(forged, N3)}
+    assert verdicts[kind] is False
+
+
+def test_stage_not_supported_by_stated_evidence_is_inconsistent():
+    text = make_cot(N3, "N3")
+    assert self_consistent(text) is True
+    lowered = re.sub(r"slow waves cover \d+ %", "slow waves cover 3 %", text, count=1)
+    assert self_consistent(lowered) is False  # 3 % cannot give N3 under the 20 % rule
+    assert self_consistent("Stage: N2") is False  # a bare answer states no evidence
+
+
+def test_disagreement_with_scorer_is_consistent_when_stated_honestly():
+    text = make_cot(N2, "N1")  # the features say N2; the expert said N1; the text says so
+    assert "but the scorer marked N1" in text
+    assert self_consistent(text) is True
+
+
+def test_report_rates():
+    texts = [make_cot(N3, "N3"), re.sub(r"detected \d+", "detected 9", make_cot(N2, "N2"), count=1)]
+    rep = faithfulness_report(texts, [N3, N2])
+    assert rep["faithful_claim_rate_per_type"]["spindle_count"] == 0.5
+    assert 0.9 < rep["faithful_claim_rate"] < 1.0
+    assert rep["self_consistency_rate"] == 1.0  # 9 spindles still support N2
