@@ -95,7 +95,11 @@ def stage_command(args) -> int:
         raise ValueError("nights: received none. Pass EDF files (eeg-vlm stage night.edf) or --sample.")
     out = Path(args.out) if args.out else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a parent is a file, read-only disk, permissions
+            raise ValueError(f"--out: cannot create the folder {str(out)!r} ({error}), expected a writable "
+                             "directory. Choose another --out, or fix the path or its permissions.") from error
     explain = _parse_explain(args.explain)
     model = load_staging_model(args.model)  # loaded once for all nights
     failures = 0

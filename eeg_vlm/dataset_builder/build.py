@@ -14,6 +14,7 @@ and renamed to ``<out>`` only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -33,7 +34,7 @@ from ..image_processing_eeg_vlm import EEGVLMImageProcessor
 from ..processing_eeg_vlm import STAGING_PROMPT
 from .cot import make_cot
 from .features import FEATURE_NAMES, measure_epochs
-from .sleep_edfx import CHANNELS, STAGES, NightFiles, pair_files, read_night
+from .sleep_edfx import CHANNELS, STAGES, NightFiles, open_edf, pair_files, read_night
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ def _png(image: np.ndarray) -> bytes:
 
 def _read(files: NightFiles, channels: list[str]):
     """Read the rendered channels plus EOG/EMG (for the features) when the PSG has them."""
-    import pyedflib
-
-    with pyedflib.EdfReader(str(files.psg)) as f:
+    with open_edf(files.psg, "psg_path") as f:
         available = list(f.getSignalLabels())
     missing = [c for c in channels if c not in available]
     if missing:
@@ -243,56 +242,117 @@ def build_dataset(source, out, *, channels=("EEG Fpz-Cz",), context: int = 1, nu
             raise ValueError(
                 f"out: {str(out)!r} already exists. Choose another folder or pass overwrite=True (--overwrite)."
             )
-    work = out.with_name(out.name + ".incomplete")
-    params = work / "build_config.json"
-    if work.exists() and (not params.exists() or json.loads(params.read_text()).get("fingerprint")
-                          != config.fingerprint()):
-        logger.warning("%s was left by a build with other settings: starting over.", work)
-        shutil.rmtree(work)
-    (work / "nights").mkdir(parents=True, exist_ok=True)
-    params.write_text(json.dumps({"fingerprint": config.fingerprint(), **asdict(config)}, default=str, indent=1))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"out: cannot create the folder {str(out.parent)!r} for {out.name!r} ({error}), expected a path in a "
+            "writable directory. Choose another --out (a path whose parents are folders you can write to)."
+        ) from error
+    with _build_lock(out):
+        work = out.with_name(out.name + ".incomplete")
+        params = work / "build_config.json"
+        if work.exists() and (not params.exists() or json.loads(params.read_text()).get("fingerprint")
+                              != config.fingerprint()):
+            logger.warning("%s was left by a build with other settings: starting over.", work)
+            shutil.rmtree(work)
+        (work / "nights").mkdir(parents=True, exist_ok=True)
+        params.write_text(json.dumps({"fingerprint": config.fingerprint(), **asdict(config)}, default=str, indent=1))
 
-    splits = split_subjects([n.subject for n in nights], seed=seed, fractions=config.split_fractions)
-    todo = [n for n in nights if not (work / "nights" / f"{n.name}.parquet").exists()]
-    if len(todo) < len(nights):
-        logger.info("Resuming: %d of %d nights already rendered.", len(nights) - len(todo), len(nights))
-    jobs = [(n, config, processor, splits[n.subject], work / "nights" / f"{n.name}.parquet") for n in todo]
-    bar = tqdm(total=len(nights), initial=len(nights) - len(todo), desc="rendering nights", unit="night",
-               disable=not progress)
-    if num_proc > 1 and len(jobs) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        splits = split_subjects([n.subject for n in nights], seed=seed, fractions=config.split_fractions)
+        todo = [n for n in nights if not (work / "nights" / f"{n.name}.parquet").exists()]
+        if len(todo) < len(nights):
+            logger.info("Resuming: %d of %d nights already rendered.", len(nights) - len(todo), len(nights))
+        jobs = [(n, config, processor, splits[n.subject], work / "nights" / f"{n.name}.parquet") for n in todo]
+        bar = tqdm(total=len(nights), initial=len(nights) - len(todo), desc="rendering nights", unit="night",
+                   disable=not progress)
+        if num_proc > 1 and len(jobs) > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=num_proc) as pool:
-            for _ in pool.map(_render_job, jobs):
+            with ProcessPoolExecutor(max_workers=num_proc) as pool:
+                for _ in pool.map(_render_job, jobs):
+                    bar.update()
+        else:
+            for job in jobs:
+                _render_job(job)
                 bar.update()
-    else:
-        for job in jobs:
-            _render_job(job)
-            bar.update()
-    bar.close()
+        bar.close()
 
-    shards = sorted((work / "nights").glob("*.parquet"))
-    fingerprint = hashlib.sha256((config.fingerprint() + "".join(p.name for p in shards)).encode()).hexdigest()
-    features = _features()
-    parts = {}
-    for split in SPLITS:
-        if not any(splits[n.subject] == split for n in nights):
-            continue
-        parts[split] = Dataset.from_generator(
-            _split_rows, gen_kwargs={"shards": shards, "split": split}, features=features,
-            fingerprint=f"{fingerprint}-{split}", cache_dir=str(work / "cache"),
-        )
-    dataset = DatasetDict(parts)
-    staging = out.with_name(out.name + ".saving")
-    if staging.exists():
-        shutil.rmtree(staging)
-    dataset.save_to_disk(str(staging))
-    (staging / "build_config.json").write_text(params.read_text())
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(staging, out)
-    shutil.rmtree(work)
-    return load_from_disk(str(out))
+        shards = sorted((work / "nights").glob("*.parquet"))
+        fingerprint = hashlib.sha256((config.fingerprint() + "".join(p.name for p in shards)).encode()).hexdigest()
+        features = _features()
+        parts = {}
+        for split in SPLITS:
+            if not any(splits[n.subject] == split for n in nights):
+                continue
+            parts[split] = Dataset.from_generator(
+                _split_rows, gen_kwargs={"shards": shards, "split": split}, features=features,
+                fingerprint=f"{fingerprint}-{split}", cache_dir=str(work / "cache"),
+            )
+        dataset = DatasetDict(parts)
+        staging = out.with_name(out.name + ".saving")
+        if staging.exists():
+            shutil.rmtree(staging)
+        dataset.save_to_disk(str(staging))
+        (staging / "build_config.json").write_text(params.read_text())
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+        shutil.rmtree(work)
+        return load_from_disk(str(out))
+
+
+@contextlib.contextmanager
+def _build_lock(out: Path):
+    """Hold ``<out>.lock`` (holding our pid) for the whole build, so two builds never write into one folder.
+
+    The lock is created complete and atomically (``os.link`` of a temporary file fails if it exists). A lock
+    left by a killed build (its pid no longer runs) is taken over with a warning.
+    """
+    lock = out.with_name(out.name + ".lock")
+    tmp = out.with_name(f".{out.name}.lock.{os.getpid()}")
+    try:
+        tmp.write_text(str(os.getpid()))
+    except OSError as error:
+        raise ValueError(
+            f"out: cannot write in {str(out.parent)!r} ({error}), expected a writable folder. Choose another --out "
+            "or fix its permissions."
+        ) from error
+    try:
+        for _ in range(2):
+            try:
+                os.link(tmp, lock)
+                break
+            except FileExistsError:
+                text = lock.read_text().strip() if lock.exists() else ""
+                pid = int(text) if text.isdigit() else None
+                if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                    raise ValueError(
+                        f"out: another build (pid {pid}) is writing {str(out)!r} (lock {str(lock)!r}), expected one "
+                        "build per output folder. Wait for it to finish or choose another --out; if no build is "
+                        f"running, delete {str(lock)!r}."
+                    ) from None
+                logger.warning("%s was left by a build that is no longer running (pid %s); taking it over.",
+                               lock, pid)
+                lock.unlink(missing_ok=True)
+        else:
+            raise ValueError(f"out: could not take the build lock {str(lock)!r}; delete it and build again.")
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _render_job(job) -> None:

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 
+from ..io.edf import check_edf_file
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Night",
     "NightFiles",
     "hypnogram_to_epochs",
+    "open_edf",
     "pair_files",
     "read_hypnogram",
     "read_night",
@@ -147,12 +150,25 @@ def pair_files(directory: str | os.PathLike) -> list[NightFiles]:
     return out
 
 
-def read_hypnogram(path: str | os.PathLike) -> list[tuple[float, float, str]]:
+def open_edf(path: Path, arg: str) -> pyedflib.EdfReader:
+    """Open an EDF with pyedflib after :func:`eeg_vlm.io.edf.check_edf_file`; its errors become ValueError."""
+    check_edf_file(path, arg=arg)
+    try:
+        return pyedflib.EdfReader(str(path))
+    except Exception as error:  # pyedflib raises OSError (and others) for malformed headers
+        raise ValueError(
+            f"{arg}: {str(path)!r} could not be read as EDF ({error}), expected a Sleep-EDFx EDF/EDF+ file. Its "
+            "header is corrupt: download it again (`python -m eeg_vlm.dataset_builder download` verifies the "
+            "SHA-256) or remove it from the source folder."
+        ) from error
+
+
+def read_hypnogram(path: str | os.PathLike, *, _arg: str = "path") -> list[tuple[float, float, str]]:
     """Read the annotations of an EDF+ hypnogram as ``(onset_s, duration_s, label)`` tuples."""
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"path: hypnogram {str(p)!r} not found; pass an existing *-Hypnogram.edf file.")
-    with pyedflib.EdfReader(str(p)) as reader:
+        raise ValueError(f"{_arg}: hypnogram {str(p)!r} not found; pass an existing *-Hypnogram.edf file.")
+    with open_edf(p, _arg) as reader:
         onsets, durations, labels = reader.readAnnotations()
     return [(float(o), float(d), str(lab).strip()) for o, d, lab in zip(onsets, durations, labels)]
 
@@ -349,15 +365,16 @@ def read_night(psg_path: str | os.PathLike, hypnogram_path: str | os.PathLike, *
     if Path(hypnogram_path).name[:6] != psg.name[:6]:
         logger.warning("%s and %s name different nights (first six characters differ); reading them together "
                        "anyway.", psg.name, Path(hypnogram_path).name)
-    annotations = read_hypnogram(hypnogram_path)
-    with pyedflib.EdfReader(str(hypnogram_path)) as hreader:
+    annotations = read_hypnogram(hypnogram_path, _arg="hypnogram_path")
+    with open_edf(Path(hypnogram_path), "hypnogram_path") as hreader:
         hyp_start = hreader.getStartdatetime()
-    with pyedflib.EdfReader(str(psg)) as reader:
+    with open_edf(psg, "psg_path") as reader:
         labels = [lab.strip() for lab in reader.getSignalLabels()]
         start = reader.getStartdatetime()
         missing = [c for c in channels if c not in labels]
         if missing:
-            raise ValueError(f"channels: {missing} not in {psg.name}; available channels: {labels}.")
+            raise ValueError(f"channels: {missing} not in {psg.name}; available channels: {labels}. Pass "
+                             "channels= with labels from that list.")
         continuous: dict[str, np.ndarray] = {}
         rates: dict[str, float] = {}
         for ch in channels:
@@ -371,8 +388,19 @@ def read_night(psg_path: str | os.PathLike, hypnogram_path: str | os.PathLike, *
                        psg.name, start, hyp_start, offset)
     shifted = [(o + offset, d, lab) for o, d, lab in annotations]
     duration = min(continuous[ch].size / rates[ch] for ch in channels)
+    scored_end = max((o + d for o, d, _ in shifted), default=0.0)
+    if scored_end < duration - epoch_sec:  # a hypnogram shorter than the PSG: the unscored tail is not used
+        logger.warning("%s: the hypnogram ends at %.1f s, %.1f s before the end of the PSG (%.1f s); the "
+                       "unscored tail is not used.", psg.name, scored_end, duration - scored_end, duration)
     table = hypnogram_to_epochs(shifted, epoch_sec=epoch_sec, signal_duration=duration,
                                 wake_margin_min=wake_margin_min)
+    if not len(table):
+        raise ValueError(
+            f"hypnogram_path: {Path(hypnogram_path).name} scores no epoch inside {psg.name} (PSG 0 to {duration:.1f} "
+            f"s; hypnogram {min((o for o, _, _ in shifted), default=0.0):+.1f} to {scored_end:+.1f} s after "
+            f"alignment, excluded labels {table.excluded}), expected at least one scored 30-s epoch. Check that "
+            "the two files belong to the same night (start times in their headers), or remove the pair."
+        )
     signals: dict[str, np.ndarray] = {}
     starts: dict[str, np.ndarray] = {}
     for ch in channels:

@@ -15,7 +15,7 @@ import numpy as np
 from .channels import pick_eeg_channel
 from .units import unit_to_uv_factor
 
-__all__ = ["read_edf_channel"]
+__all__ = ["check_edf_file", "read_edf_channel"]
 
 _EDF_MAGIC = b"0       "
 _BDF_MAGIC = b"\xffBIOSEMI"
@@ -29,7 +29,7 @@ def _header_int(raw: bytes) -> int | None:
         return None
 
 
-def _check_size(path: Path, head: bytes, size: int) -> None:
+def _check_size(path: Path, head: bytes, size: int, arg: str = "data") -> None:
     """Compare the file size with the one its header announces (a cut copy is the usual cause).
 
     Done here rather than left to pyedflib, whose C code prints the mismatch to stdout and then
@@ -51,52 +51,68 @@ def _check_size(path: Path, head: bytes, size: int) -> None:
     expected = header_bytes + n_records * sum(samples) * bytes_per_sample
     if size < expected:
         raise ValueError(
-            f"data: {str(path)!r} is truncated: {size} bytes, but its header announces {expected} "
+            f"{arg}: {str(path)!r} is truncated: {size} bytes, but its header announces {expected} "
             f"bytes ({n_records} data records). The copy or download was cut short: copy/download "
             f"it again."
         )
     if size > expected:
         raise ValueError(
-            f"data: {str(path)!r} has {size - expected} bytes more than its header announces "
+            f"{arg}: {str(path)!r} has {size - expected} bytes more than its header announces "
             f"({expected} bytes for {n_records} data records): the header's record count is "
             f"wrong or data were appended. Re-export the file from the recording software."
         )
 
 
-def _check_file(path: Path) -> None:
-    """Refuse paths that are not a readable, continuous EDF/BDF file (before pyedflib sees them)."""
+def check_edf_file(path: Path, *, arg: str = "data") -> None:
+    """Refuse paths that are not a readable, continuous EDF/BDF file (before pyedflib sees them).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        File to check.
+    arg : str
+        Argument name that starts the error message (``"data"`` for :func:`load_recording`,
+        ``"psg_path"``/``"hypnogram_path"`` for the dataset builder).
+
+    Raises
+    ------
+    ValueError
+        Missing path, directory, empty file, non-EDF/BDF content, truncated or over-long file,
+        EDF+D/BDF+D.
+    """
+    path = Path(path)
     shown = str(path)
     if not path.exists():
         raise ValueError(
-            f"data: no file at {shown!r} (working directory {os.getcwd()!r}). Check the path and "
+            f"{arg}: no file at {shown!r} (working directory {os.getcwd()!r}). Check the path and "
             f"pass an existing .edf file."
         )
     if path.is_dir():
         found = sorted(p.name for p in path.glob("*.edf"))[:5]
         hint = f" It holds for example: {', '.join(found)}." if found else ""
         raise ValueError(
-            f"data: {shown!r} is a directory, expected the path of one EDF file.{hint} Pass a "
+            f"{arg}: {shown!r} is a directory, expected the path of one EDF file.{hint} Pass a "
             f"file path (the CLI also accepts several files or a glob such as DIR/*.edf)."
         )
     size = path.stat().st_size
     if size == 0:
         raise ValueError(
-            f"data: {shown!r} is empty (0 bytes), expected an EDF file. The copy or download was "
+            f"{arg}: {shown!r} is empty (0 bytes), expected an EDF file. The copy or download was "
             f"probably interrupted: copy/download it again."
         )
     with open(path, "rb") as handle:
         head = handle.read(_HEADER_BYTES)
     if len(head) < _HEADER_BYTES or head[:8] not in (_EDF_MAGIC, _BDF_MAGIC):
         raise ValueError(
-            f"data: {shown!r} is not an EDF/BDF file (it does not start with an EDF header; first "
+            f"{arg}: {shown!r} is not an EDF/BDF file (it does not start with an EDF header; first "
             f"bytes {head[:16]!r}). Expected a European Data Format recording: export the night "
             f"as EDF from your acquisition software, or load it with MNE and pass the mne.io.Raw."
         )
-    _check_size(path, head, size)
+    _check_size(path, head, size, arg)
     reserved = head[192:236]
     if reserved.startswith((b"EDF+D", b"BDF+D")):
         raise ValueError(
-            f"data: {shown!r} is a discontinuous EDF+D/BDF+D file (recording interrupted, with "
+            f"{arg}: {shown!r} is a discontinuous EDF+D/BDF+D file (recording interrupted, with "
             f"gaps between its data records); expected a continuous EDF/EDF+C. Staging needs an "
             f"unbroken time axis: convert it to continuous segments (e.g. EDFbrowser: Tools > "
             f"'Convert EDF+D to EDF+C') and stage each segment."
@@ -135,7 +151,7 @@ def read_edf_channel(path: Path, *, channel: str | int | None = None):
     """
     import pyedflib  # lazy: keep `import eeg_vlm.io` light
 
-    _check_file(path)
+    check_edf_file(path)
     shown = str(path)
     try:
         reader = pyedflib.EdfReader(shown)

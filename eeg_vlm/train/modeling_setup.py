@@ -98,11 +98,70 @@ def _set_generation_defaults(model, tokenizer) -> None:
     gen.max_new_tokens = 512
 
 
+# Pickle-based checkpoint files: loading them runs arbitrary code (torch.load), so they are refused.
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_HUB_ID_HINT = ("pass a directory written by `save_pretrained` (config.json, model.safetensors, processor and "
+                "tokenizer files) or a Hub id such as 'org/eeg-vlm' (offline: download it first)")
+
+
+def _check_safetensors(path: Path, weights: str) -> None:
+    """Refuse a directory whose ``weights`` (``model`` or ``adapter_model``) are not in safetensors."""
+    if (path / f"{weights}.safetensors").is_file() or (path / f"{weights}.safetensors.index.json").is_file():
+        return
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        raise ValueError(
+            f"model: {str(path)!r} holds the pickle checkpoint {pickles[0]!r}, expected {weights}.safetensors. "
+            "Pickle files can run arbitrary code when loaded, so EEG-VLM loads safetensors only. Convert it "
+            "where you trust the file: `m = AutoModelForImageTextToText.from_pretrained(DIR, use_safetensors=False)"
+            "; m.save_pretrained(NEW_DIR)` (and copy the processor files), then pass NEW_DIR."
+        )
+    raise ValueError(
+        f"model: {str(path)!r} has no {weights}.safetensors, expected the weights beside config.json. The save was "
+        f"interrupted or the file was not copied: copy the whole model directory again, or {_HUB_ID_HINT}."
+    )
+
+
+def _check_model_dir(path: Path) -> None:
+    """Every file a saved EEG-VLM needs, with the model_type, before transformers sees the directory."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ValueError(f"model: {str(path)!r} has no config.json, expected a saved EEG-VLM directory; "
+                         f"{_HUB_ID_HINT}.")
+    try:
+        model_type = json.loads(config_file.read_text()).get("model_type")
+    except (ValueError, UnicodeDecodeError, AttributeError) as error:
+        raise ValueError(f"model: {str(config_file)!r} is not a valid JSON object ({error}); copy the model "
+                         "directory again.") from error
+    if model_type != "eeg_vlm":
+        raise ValueError(
+            f"model: {str(path)!r} is a {model_type!r} model (config.json model_type), expected 'eeg_vlm'. "
+            f"Pass an EEG-VLM directory or Hub id; {_HUB_ID_HINT}."
+        )
+    _check_safetensors(path, "model")
+    missing = [group for group in (("processor_config.json", "preprocessor_config.json"),
+                                   ("tokenizer.json", "tokenizer_config.json"))
+               if not any((path / name).is_file() for name in group)]
+    if missing:
+        raise ValueError(
+            f"model: {str(path)!r} lacks {' and '.join(' / '.join(g) for g in missing)}, expected the processor "
+            "saved beside the model (`processor.save_pretrained(DIR)`). Copy the whole model directory again."
+        )
+
+
 def load_model(model_id_or_dir: str, *, dtype=None):
     """Load an EEG-VLM + processor from a Hub id, a saved model directory, or an ``sft`` output directory.
 
     An ``sft`` output with LoRA adapters (``adapter_config.json``) is loaded as its saved base model
-    (``<dir>/base``) with the adapters applied and merged.
+    (``<dir>/base``) with the adapters applied and merged. Weights are read from safetensors only: a pickle
+    checkpoint (``pytorch_model.bin``, ``.pt``, ``.pkl``...) is refused, as it can run code when loaded.
+
+    Raises
+    ------
+    ValueError
+        A file instead of a directory, a directory missing config.json / the safetensors weights / the
+        processor or tokenizer files, a config whose ``model_type`` is not ``eeg_vlm``, a pickle checkpoint,
+        or a Hub id that cannot be loaded (the message gives the fix).
     """
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -110,23 +169,30 @@ def load_model(model_id_or_dir: str, *, dtype=None):
 
     path = Path(model_id_or_dir)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"model: received the file {str(path)!r}, expected a model directory or a Hub id.")
-    if path.is_dir() and (path / "adapter_config.json").exists():
-        from peft import PeftModel
+        hint = (" Pickle checkpoints are refused (they can run code when loaded): EEG-VLM loads safetensors only."
+                if path.suffix in _PICKLE_SUFFIXES else "")
+        raise ValueError(f"model: received the file {str(path)!r}, expected a model directory or a Hub id.{hint} "
+                         f"Pass the folder that holds config.json and model.safetensors.")
+    try:
+        if path.is_dir() and (path / "adapter_config.json").exists():
+            from peft import PeftModel
 
-        base_dir = path / "base"
-        if not (base_dir / "config.json").exists():
-            raise ValueError(f"model: {str(path)!r} holds LoRA adapters but no base model in {str(base_dir)!r}; "
-                             "pass the directory written by `python -m eeg_vlm.train sft`.")
-        base = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype)
-        model = PeftModel.from_pretrained(base, path).merge_and_unload()
-        processor = AutoProcessor.from_pretrained(path if (path / "processor_config.json").exists() else base_dir)
-        return model.eval(), processor
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ValueError(f"model: {str(path)!r} has no config.json; expected a saved EEG-VLM directory.")
-        if json.loads((path / "config.json").read_text()).get("model_type") != "eeg_vlm":
-            raise ValueError(f"model: {str(path)!r} is not an EEG-VLM (model_type is not 'eeg_vlm').")
-    model = AutoModelForImageTextToText.from_pretrained(str(model_id_or_dir), dtype=dtype)
-    processor = AutoProcessor.from_pretrained(str(model_id_or_dir))
+            base_dir = path / "base"
+            if not (base_dir / "config.json").exists():
+                raise ValueError(f"model: {str(path)!r} holds LoRA adapters but no base model in {str(base_dir)!r}; "
+                                 "pass the directory written by `python -m eeg_vlm.train sft`.")
+            _check_safetensors(path, "adapter_model")
+            _check_safetensors(base_dir, "model")
+            base = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=dtype, use_safetensors=True)
+            model = PeftModel.from_pretrained(base, path).merge_and_unload()
+            processor = AutoProcessor.from_pretrained(path if (path / "processor_config.json").exists() else base_dir)
+            return model.eval(), processor
+        if path.is_dir():
+            _check_model_dir(path)
+        model = AutoModelForImageTextToText.from_pretrained(str(model_id_or_dir), dtype=dtype, use_safetensors=True)
+        processor = AutoProcessor.from_pretrained(str(model_id_or_dir))
+    except (OSError, KeyError) as error:  # transformers/huggingface_hub: not found, offline, bad files
+        where = "directory" if path.is_dir() else "Hub id (no local directory has this name)"
+        raise ValueError(f"model: could not load {str(model_id_or_dir)!r} as a {where} ({error}); "
+                         f"{_HUB_ID_HINT}.") from error
     return model.eval(), processor
