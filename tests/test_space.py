@@ -407,3 +407,25 @@ def test_missing_model_points_to_the_space_variable(app, monkeypatch, tmp_path):
     monkeypatch.setenv("EEG_VLM_MODEL", str(tmp_path / "no-model-here"))
     with pytest.raises(gr.Error, match="set the variable EEG_VLM_MODEL"):
         app.stage_sample()
+
+
+def test_two_sessions_at_once_do_not_share_state(server, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    other = write_edf(tmp_path / "other.edf", {"EEG C4-M1": eeg_like(6, seed=5)})
+    a, b = Client(server, verbose=False), Client(server, verbose=False)
+    with ThreadPoolExecutor(2) as pool:  # both sessions stage at the same time
+        first = pool.submit(a.predict, api_name="/stage_sample")
+        second = pool.submit(b.predict, handle_file(other), api_name="/stage_upload")
+        night_a, night_b = first.result(), second.result()
+    assert night_a[4]["maximum"] != night_b[4]["maximum"]  # different nights, different epoch counts
+    _, probs_a, _ = a.predict(3, api_name="/show_epoch")
+    _, probs_b, _ = b.predict(3, api_name="/show_epoch")
+    assert probs_a["label"] == night_a[1]["data"][3][2] and probs_b["label"] == night_b[1]["data"][3][2]
+    from gradio_client.exceptions import AppError
+
+    a.predict(10, api_name="/show_epoch")  # the sample night has epoch 10 ...
+    with pytest.raises(AppError):  # ... the other session's 6-epoch night does not
+        b.predict(10, api_name="/show_epoch")
