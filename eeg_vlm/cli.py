@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epoch", type=int, required=True, help="epoch index (0 = first 30 s)")
     e.add_argument("--channel", default=None)
     e.add_argument("--model", default=None)
+    e.add_argument("--ground", action="store_true", help="put the epoch's measured features into the prompt")
     e.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -135,11 +136,17 @@ def explain_command(args) -> int:
     from .staging import stage_night
 
     result = stage_night(args.night, channel=args.channel, model=args.model, explain=[args.epoch],
-                         progress=not args.quiet)
+                         ground=args.ground, progress=not args.quiet)
     probs = ", ".join(f"{s} {p:.2f}" for s, p in zip(("W", "N1", "N2", "N3", "REM"), result.probabilities[args.epoch]))
     print(f"epoch {args.epoch} ({args.epoch * result.epoch_sec:.0f} s): stage head {result.stages[args.epoch]} "
           f"({probs})\n")
     print(result.reasoning[args.epoch])
+    checked = [c for c in result.claims[args.epoch] if c["ok"] is not None]
+    if checked:
+        print(f"\nclaims checked against the measured epoch: {sum(c['ok'] for c in checked)}/{len(checked)} hold")
+        for c in checked:
+            if not c["ok"]:
+                print(f"  x {c['text']!r}: measured {c['measured']}")
     return 0
 
 

@@ -78,6 +78,9 @@ class NightResult:
         ``(n_epochs,)`` largest probability of each epoch.
     reasoning : list of (str or None)
         Chain-of-Thought of each explained epoch, None elsewhere.
+    claims : list of (list of dict or None)
+        For each explained epoch, every checkable claim of its reasoning with the value measured on the epoch and
+        ``ok`` (True: it checks out, False: it does not, None: not checkable), see ``eeg_vlm.faithfulness``.
     epoch_onsets : numpy.ndarray
         Onset of each epoch in seconds from the recording start.
     """
@@ -93,6 +96,7 @@ class NightResult:
     source: str = ""
     sampling_rate: float = 100.0
     bad_epochs: frozenset = field(default_factory=frozenset)
+    claims: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.stages)
@@ -148,7 +152,7 @@ def _explain_indices(explain, n: int) -> list[int]:
 
 
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
-                progress: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
+                ground: bool = False, progress: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -166,7 +170,10 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     model : None, str, Path or (model, processor)
         Default: the embedded default model.
     explain : bool, "all" or list of int
-        Epochs whose Chain-of-Thought is generated (slow: about a second per epoch on a CPU).
+        Epochs whose Chain-of-Thought is generated (slow: about a second per epoch on a CPU). Each claim of the
+        reasoning is checked against the features measured on the epoch (``NightResult.claims``).
+    ground : bool
+        Put the epoch's measured features into the prompt, so the model explains from the image and the numbers.
     progress : bool
         Show progress bars.
     batch_size : int
@@ -203,17 +210,31 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     for i in bad:
         stages[i] = UNSCORABLE
     confidence = np.where(np.isnan(probs).any(-1), np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=-1))
-    reasoning = [None] * n
+    reasoning, claims = [None] * n, [None] * n
     if indices:
+        from .dataset_builder.features import measure_epochs
+        from .faithfulness import check_claims
+        from .grounding import grounded_prompt
+        from .processing_eeg_vlm import STAGING_PROMPT
         from .train.evaluate import generate_cot
 
+        around = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < n})
+        spe = rec.samples_per_epoch
+        measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]),
+                                  rec.sampling_rate).to_dict("records")
+        feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
-        for i, text in zip(indices, generate_cot(net, processor, images, progress=progress)):
+        prompts = [grounded_prompt(feats[i]) for i in indices] if ground else STAGING_PROMPT
+        for i, text in zip(indices, generate_cot(net, processor, images, prompt=prompts, progress=progress)):
             reasoning[i] = text
+            claims[i] = check_claims(text, feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
+                                     prev_stage=stages[i - 1] if i > 0 else None,
+                                     next_stage=stages[i + 1] if i + 1 < n else None)
     return NightResult(stages=stages, probabilities=probs, confidence=confidence.astype(np.float32),
                        reasoning=reasoning, epoch_onsets=np.arange(n) * renderer.epoch_seconds,
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
-                       source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs)
+                       source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs,
+                       claims=claims)
 
 
 def explain_epoch(data, epoch: int, **kwargs) -> str:

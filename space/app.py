@@ -250,7 +250,27 @@ def explain(epoch, night) -> str:
                     "and no reasoning for it.")
         _, processor = load_staging_model(model_spec())
         segment, rate, local = _segment(night, epoch, processor.image_processor.context_epochs)
-        return eeg_vlm.explain_epoch(segment, local, sampling_rate=rate, model=model_spec(), progress=False)
+        result = eeg_vlm.stage_night(segment, sampling_rate=rate, model=model_spec(), explain=[local],
+                                     progress=False)
+        return result.reasoning[local] + format_claims(result.claims[local])
+
+
+def format_claims(claims) -> str:
+    """The checkable claims of a reasoning, each marked as checked (✓) or flagged (✗) against the measured epoch."""
+    checked = [c for c in (claims or []) if c["ok"] is not None]
+    if not checked:
+        return ""
+    lines = [f"{'✓' if c['ok'] else '✗ FLAGGED'} {c['text']}"
+             + ("" if c["ok"] else f" (measured: {_measured(c['measured'])})") for c in checked]
+    held = sum(c["ok"] for c in checked)
+    return (f"\n\nClaims checked against the features measured on this epoch: {held}/{len(checked)} hold\n"
+            + "\n".join(lines))
+
+
+def _measured(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def select_row(night, evt: gr.SelectData) -> int:

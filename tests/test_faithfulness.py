@@ -60,3 +60,24 @@ def test_report_rates():
     assert rep["faithful_claim_rate_per_type"]["spindle_count"] == 0.5
     assert 0.9 < rep["faithful_claim_rate"] < 1.0
     assert rep["self_consistency_rate"] == 1.0  # 9 spindles still support N2
+
+
+def test_grounded_prompt_states_the_measured_numbers():
+    from eeg_vlm.grounding import grounded_prompt
+    from eeg_vlm.processing_eeg_vlm import STAGING_PROMPT
+
+    prompt = grounded_prompt(N3)
+    assert prompt.startswith(STAGING_PROMPT)
+    for phrase in ("delta 90 %", "slow waves 42 % of the epoch", "0 spindles", "1 K-complexes",
+                   "chin EMG RMS 1.3 uV", "peak-to-peak amplitude 180 uV"):
+        assert phrase in prompt
+    assert "no EOG channel" in grounded_prompt(dict(N3, eye_movement_count=float("nan")))
+
+
+def test_night_result_carries_checked_claims_for_explained_epochs(tiny_model_dir):
+    import eeg_vlm
+
+    result = eeg_vlm.stage_night(eeg_vlm.sample_night_path(), model=tiny_model_dir, explain=[4], ground=True,
+                                 progress=False)
+    assert isinstance(result.claims[4], list) and result.claims[3] is None
+    assert all(set(c) >= {"type", "value", "measured", "ok"} for c in result.claims[4])

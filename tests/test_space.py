@@ -429,3 +429,16 @@ def test_two_sessions_at_once_do_not_share_state(server, tmp_path):
     a.predict(10, api_name="/show_epoch")  # the sample night has epoch 10 ...
     with pytest.raises(AppError):  # ... the other session's 6-epoch night does not
         b.predict(10, api_name="/show_epoch")
+
+
+def test_claims_are_shown_checked_or_flagged(app):
+    claims = [{"type": "slow_wave_fraction", "value": 0.42, "text": "slow waves cover 42 % of the epoch",
+               "measured": 0.41, "ok": True},
+              {"type": "spindle_count", "value": 7.0, "text": "detected 7 sleep spindles", "measured": 1.0,
+               "ok": False},
+              {"type": "scorer_stage", "value": "N2", "text": "the scorer marked N2", "measured": None, "ok": None}]
+    text = app.format_claims(claims)
+    assert "1/2 hold" in text
+    assert "✓ slow waves cover 42 % of the epoch" in text
+    assert "✗ FLAGGED detected 7 sleep spindles (measured: 1.00)" in text
+    assert "scorer marked" not in text and app.format_claims([]) == ""

@@ -70,7 +70,8 @@ def stage_head_predictions(model, processor, dataset, *, batch_size=32, progress
 def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tokens=None, batch_size=8,
                  progress=True) -> list[str]:
     """Greedy Chain-of-Thought for each image (left-padded batches); ``max_new_tokens`` defaults to the model's
-    generation config."""
+    generation config. ``prompt`` is one string for all images or one per image (grounded prompts)."""
+    prompts = [prompt] * len(images) if isinstance(prompt, str) else list(prompt)
     max_new_tokens = max_new_tokens or model.generation_config.max_new_tokens or 512
     tokenizer = processor.tokenizer
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
@@ -78,7 +79,7 @@ def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tok
     try:
         for start in tqdm(range(0, len(images), batch_size), desc="generate", disable=not progress):
             batch = images[start : start + batch_size]
-            msgs = [staging_messages(prompt) for _ in batch]
+            msgs = [staging_messages(p) for p in prompts[start : start + batch_size]]
             enc = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True, return_dict=True,
                                                 return_tensors="pt",
                                                 processor_kwargs={"images": [[im] for im in batch], "padding": True})
@@ -91,7 +92,7 @@ def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tok
 
 
 def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, max_new_tokens=512,
-                   max_generate=None, progress=True) -> dict:
+                   max_generate=None, ground=False, progress=True) -> dict:
     """Metrics of the stage head (and of the generated CoT when ``generate``) on ``dataset``."""
     labels = list(model.config.stage_labels)
     y_true = np.asarray(dataset["stage"])
@@ -101,7 +102,12 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
     if generate:
         n = len(dataset) if max_generate is None else min(max_generate, len(dataset))
         rows = dataset.select(range(n))
-        texts = generate_cot(model, processor, _images(rows), max_new_tokens=max_new_tokens,
+        prompts = STAGING_PROMPT
+        if ground:  # the measured features of each epoch go into its prompt
+            from ..grounding import grounded_prompt
+
+            prompts = [grounded_prompt(r) for r in rows]
+        texts = generate_cot(model, processor, _images(rows), prompt=prompts, max_new_tokens=max_new_tokens,
                              batch_size=max(1, batch_size // 4), progress=progress)
         parsed = [parse_stage(t) for t in texts]
         ok = np.array([p is not None for p in parsed])
@@ -109,6 +115,7 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
         cot = classification_metrics(y_true[:n][ok], cot_pred[ok], labels)
         cot["parse_failure_rate"] = float(1 - ok.mean()) if n else float("nan")
         cot["n_generated"] = int(n)
+        cot["ground"] = bool(ground)
         cot["head_cot_agreement"] = float((cot_pred[ok] == head[:n][ok]).mean()) if ok.any() else float("nan")
         result["cot"] = cot
         faith = _faithfulness(dataset, n, texts, labels)
@@ -207,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_new_tokens", type=int, default=512)
     p.add_argument("--max_generate", type=int, default=None, help="generate for the first N rows only")
     p.add_argument("--max_samples", type=int, default=None, help="evaluate the first N rows only")
+    p.add_argument("--ground", action="store_true", help="put each epoch's measured features into the prompt")
     return p
 
 
@@ -226,7 +234,7 @@ def main(argv=None) -> int:
         ds = ds.select(range(min(args.max_samples, len(ds))))
     model, processor = load_model(args.model)
     result = evaluate_model(model, processor, ds, batch_size=args.batch_size, generate=args.generate,
-                            max_new_tokens=args.max_new_tokens, max_generate=args.max_generate)
+                            max_new_tokens=args.max_new_tokens, max_generate=args.max_generate, ground=args.ground)
     path = write_results(result, args.output_dir)
     head = result["stage_head"]
     print(f"stage head: n={head['n']} accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
@@ -235,5 +243,9 @@ def main(argv=None) -> int:
         c = result["cot"]
         print(f"CoT: accuracy={c['accuracy']:.3f} parse_failure_rate={c['parse_failure_rate']:.3f} "
               f"head_cot_agreement={c['head_cot_agreement']:.3f}")
+        if "faithfulness" in result:
+            fr = result["faithfulness"]
+            print(f"faithful claims={fr['faithful_claim_rate']:.3f} (n={fr['n_claims']}) "
+                  f"self-consistency={fr['self_consistency_rate']:.3f}")
     print(f"wrote {path}")
     return 0
