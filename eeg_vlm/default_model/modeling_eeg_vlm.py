@@ -1,0 +1,442 @@
+"""EEG-VLM model: CLIP tower -> visual enhancement -> multi-level alignment -> projector -> causal LM (+ stage head).
+
+One image (a rendered 30-s EEG epoch) becomes N low-level CLIP patch tokens and K high-level tokens built by
+learned queries from intermediate layers; the two levels are fused (``config.alignment_mode``), projected into the
+LM's embedding space and scattered into the expanded ``<image>`` placeholders. The LM writes the stage-wise
+Chain-of-Thought; a stage head gives fast per-epoch probabilities from the fused visual tokens.
+
+Try it on a tiny random model::
+
+    python -m pytest tests/test_modeling.py -q
+
+This file is part of the Hub remote-code unit: it imports only installed libraries and ``.configuration_eeg_vlm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.generation import GenerationMixin
+from transformers.utils import ModelOutput
+
+from .configuration_eeg_vlm import EEGVLMConfig
+
+
+@dataclass
+class EEGVLMModelOutputWithPast(ModelOutput):
+    """Base-model output: LM hidden states plus the visual side (stage logits, alignment loss)."""
+
+    last_hidden_state: torch.FloatTensor | None = None
+    cache: object | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    image_hidden_states: torch.FloatTensor | None = None  # (B, T_img, D_text) projected visual tokens
+    stage_logits: torch.FloatTensor | None = None  # (B, n_stages)
+    alignment_loss: torch.FloatTensor | None = None  # scalar
+
+
+@dataclass
+class EEGVLMCausalLMOutputWithPast(ModelOutput):
+    """Output of :class:`EEGVLMForConditionalGeneration`; ``loss`` = LM + weighted stage + weighted alignment."""
+
+    loss: torch.FloatTensor | None = None
+    lm_loss: torch.FloatTensor | None = None
+    stage_loss: torch.FloatTensor | None = None
+    alignment_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None  # (B, T, V)
+    stage_logits: torch.FloatTensor | None = None  # (B, n_stages)
+    cache: object | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    image_hidden_states: torch.FloatTensor | None = None
+
+
+class EEGVLMEnhancement(nn.Module):
+    """Visual enhancement: K learned queries cross-attend over intermediate-layer tokens -> K high-level tokens."""
+
+    def __init__(self, config: EEGVLMConfig, source_dims: list[int]):
+        super().__init__()
+        d = config.vision_config.hidden_size
+        self.queries = nn.Parameter(torch.zeros(config.num_high_level_tokens, d))  # (K, D)
+        self.source_embed = nn.Parameter(torch.zeros(len(source_dims), d))  # tells tokens of each layer apart
+        # CNN stages have their own widths; CLIP layers are already D wide
+        self.source_proj = nn.ModuleList(nn.Linear(c, d) if c != d else nn.Identity() for c in source_dims)
+        self.norm_kv = nn.LayerNorm(d)
+        self.norm_q = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def forward(self, sources: list[torch.Tensor]) -> torch.Tensor:
+        tokens = [proj(x) + emb for proj, x, emb in zip(self.source_proj, sources, self.source_embed)]
+        kv = self.norm_kv(torch.cat(tokens, dim=1))  # (B, sum T_l, D)
+        q = self.queries.unsqueeze(0).expand(kv.shape[0], -1, -1)  # (B, K, D)
+        high = q + self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]  # (B, K, D)
+        return high + self.mlp(high)  # (B, K, D)
+
+
+class EEGVLMAlignment(nn.Module):
+    """Cross-attention fusion: low-level patch tokens attend to the high-level tokens (residual)."""
+
+    def __init__(self, config: EEGVLMConfig):
+        super().__init__()
+        d = config.vision_config.hidden_size
+        self.norm_q = nn.LayerNorm(d)
+        self.norm_kv = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+
+    def forward(self, patches: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        kv = self.norm_kv(high)  # (B, K, D)
+        return patches + self.attn(self.norm_q(patches), kv, kv, need_weights=False)[0]  # (B, N, D)
+
+
+def multilevel_alignment_loss(high: torch.Tensor, low: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Symmetric InfoNCE between the pooled levels of each image, plus (1 - cosine) of the matched pair.
+
+    The cosine term keeps the loss informative for a batch of one image, where InfoNCE is constant.
+    """
+    a = F.normalize(high.mean(1).float(), dim=-1)  # (B, D)
+    b = F.normalize(low.mean(1).float(), dim=-1)  # (B, D)
+    logits = a @ b.T / temperature  # (B, B)
+    target = torch.arange(a.shape[0], device=a.device)
+    nce = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return nce + (1 - (a * b).sum(-1)).mean()
+
+
+class EEGVLMProjector(nn.Module):
+    """2-layer MLP from the vision width to the LM width (LLaVA-1.5)."""
+
+    def __init__(self, config: EEGVLMConfig):
+        super().__init__()
+        d_v, d_t = config.vision_config.hidden_size, config.text_config.hidden_size
+        self.linear_1 = nn.Linear(d_v, d_t)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(d_t, d_t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(x)))
+
+
+class EEGVLMStageHead(nn.Module):
+    """Per-epoch stage logits from the mean of the fused visual tokens (vision width)."""
+
+    def __init__(self, config: EEGVLMConfig):
+        super().__init__()
+        d = config.vision_config.hidden_size
+        self.norm = nn.LayerNorm(d)
+        self.fc = nn.Linear(d, d)
+        self.act = nn.GELU()
+        self.out = nn.Linear(d, config.num_stages)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.norm(tokens.mean(1))  # (B, D)
+        return self.out(self.act(self.fc(x)))  # (B, n_stages)
+
+
+class EEGVLMPreTrainedModel(PreTrainedModel):
+    config_class = EEGVLMConfig
+    config: EEGVLMConfig
+    base_model_prefix = "model"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = []
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, EEGVLMEnhancement):
+            init.normal_(module.queries, mean=0.0, std=0.02)
+            init.zeros_(module.source_embed)
+
+
+class EEGVLMModel(EEGVLMPreTrainedModel):
+    """Vision tower, enhancement, alignment, projector, stage head and the LM backbone (no LM head)."""
+
+    def __init__(self, config: EEGVLMConfig):
+        super().__init__(config)
+        self.vision_tower = AutoModel.from_config(config.vision_config)
+        n_layers = config.vision_config.num_hidden_layers
+        if config.alignment_mode != "none":
+            if config.enhancement_source == "cnn":
+                self.cnn = AutoModel.from_config(config.cnn_config)
+                source_dims = list(config.cnn_config.hidden_sizes)
+            else:
+                source_dims = [config.vision_config.hidden_size] * len(config.enhancement_layers)
+            self.enhancement = EEGVLMEnhancement(config, source_dims)
+            if config.alignment_mode == "cross_attention":
+                self.alignment = EEGVLMAlignment(config)
+        self._layer_ids = [i % (n_layers + 1) for i in config.enhancement_layers]
+        self.projector = EEGVLMProjector(config)
+        self.stage_head = EEGVLMStageHead(config)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def encode_images(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the visual side only: projected visual tokens, stage logits and the alignment loss.
+
+        Parameters
+        ----------
+        pixel_values : torch.Tensor
+            ``(B, 3, H, W)`` normalised images from :class:`EEGVLMImageProcessor`.
+        """
+        cfg = self.config
+        dtype = next(self.vision_tower.parameters()).dtype
+        pixel_values = pixel_values.to(dtype)
+        vis = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
+        patches = vis.hidden_states[cfg.vision_feature_layer][:, 1:]  # (B, N, Dv) without CLS
+        if cfg.alignment_mode == "none":
+            return {
+                "image_embeds": self.projector(patches),  # (B, N, Dt)
+                "stage_logits": self.stage_head(patches),  # (B, S)
+                "alignment_loss": None,
+            }
+        if cfg.enhancement_source == "cnn":
+            maps = self.cnn(pixel_values, output_hidden_states=True, return_dict=True).hidden_states[1:]
+            sources = [m.flatten(2).transpose(1, 2) for m in maps]  # each (B, H_l*W_l, C_l)
+        else:
+            sources = [vis.hidden_states[i] for i in self._layer_ids]  # each (B, N+1, Dv)
+        high = self.enhancement(sources)  # (B, K, Dv)
+        alignment_loss = multilevel_alignment_loss(high, patches, cfg.alignment_temperature)
+        if cfg.alignment_mode == "cross_attention":
+            fused = torch.cat([high, self.alignment(patches, high)], dim=1)  # (B, K+N, Dv)
+            image_embeds = self.projector(fused)  # (B, K+N, Dt)
+        elif cfg.alignment_mode == "concat":
+            fused = torch.cat([high, patches], dim=1)  # (B, K+N, Dv)
+            image_embeds = self.projector(fused)  # (B, K+N, Dt)
+        else:  # "add": one shared projector, the high-level token added to every CLIP token
+            low = self.projector(patches)  # (B, N, Dt)
+            enhanced = low + self.projector(high).mean(1, keepdim=True)  # (B, N, Dt)
+            image_embeds = torch.cat([low, enhanced], dim=1)  # (B, 2N, Dt)
+            fused = patches + high.mean(1, keepdim=True)  # (B, N, Dv)
+        return {
+            "image_embeds": image_embeds,
+            "stage_logits": self.stage_head(fused),  # (B, S)
+            "alignment_loss": alignment_loss,
+        }
+
+    def get_placeholder_mask(self, input_ids, inputs_embeds, image_embeds) -> torch.Tensor:
+        """Boolean mask of the ``<image>`` placeholders; ``ValueError`` when their count != visual tokens."""
+        if input_ids is None:
+            token = self.get_input_embeddings()(
+                torch.tensor(self.config.image_token_id, dtype=torch.long, device=inputs_embeds.device)
+            )
+            mask = (inputs_embeds == token).all(-1)  # (B, T)
+        else:
+            mask = input_ids == self.config.image_token_id  # (B, T)
+        n_tokens, n_features = int(mask.sum()), image_embeds.shape[0] * image_embeds.shape[1]
+        if n_tokens != n_features:
+            raise ValueError(
+                f"input_ids: received {n_tokens} <image> placeholder tokens (id {self.config.image_token_id}), "
+                f"expected {n_features} = {image_embeds.shape[0]} image(s) x {image_embeds.shape[1]} visual tokens. "
+                "Build the inputs with EEGVLMProcessor, which expands each <image> into the right number of tokens."
+            )
+        return mask.unsqueeze(-1).expand_as(inputs_embeds)  # (B, T, D)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> EEGVLMModelOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("input_ids / inputs_embeds: pass exactly one of them.")
+        kwargs.pop("return_dict", None)  # we always return a ModelOutput
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dt)
+        visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None}
+        if pixel_values is not None:
+            visual = self.encode_images(pixel_values)
+            image_embeds = visual["image_embeds"].to(inputs_embeds.device, inputs_embeds.dtype)
+            mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_embeds)
+            inputs_embeds = inputs_embeds.masked_scatter(mask, image_embeds)  # (B, T, Dt)
+        outputs = self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            return_dict=True,
+            **kwargs,
+        )
+        return EEGVLMModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            cache=getattr(outputs, "cache", None),
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=visual["image_embeds"],
+            stage_logits=visual["stage_logits"],
+            alignment_loss=visual["alignment_loss"],
+        )
+
+
+class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
+    """EEG-VLM with the LM head: Chain-of-Thought generation and the weighted multi-task loss."""
+
+    _tied_weights_keys = {}
+
+    def __init__(self, config: EEGVLMConfig):
+        super().__init__(config)
+        self.model = EEGVLMModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        # the embedding's parameter name differs per LM (embed_tokens, wte...): tie to whatever it is
+        emb = self.model.language_model.get_input_embeddings()
+        name = next(n for n, m in self.model.language_model.named_modules() if m is emb)
+        self._tied_weights_keys = {"lm_head.weight": f"model.language_model.{name}.weight"}
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, value):
+        self.lm_head = value
+
+    @torch.no_grad()
+    def classify(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
+        """Stage probabilities from the stage head alone (no LM pass): ``(B, n_stages)``, rows sum to 1."""
+        return self.model.encode_images(pixel_values)["stage_logits"].float().softmax(-1)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.FloatTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        stage_labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> EEGVLMCausalLMOutputWithPast:
+        r"""
+        labels : (B, T) token ids for the LM loss, -100 where ignored (prompt, image placeholders, padding).
+        stage_labels : (B,) stage indices into ``config.stage_labels`` for the stage-head cross-entropy; -100 ignores.
+        """
+        kwargs.pop("fused_lm_head", None)  # TRL's shortcut would drop our extra losses; we always run in full
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden = outputs.last_hidden_state  # (B, T, Dt)
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden[:, keep, :])  # (B, T', V)
+
+        lm_loss = stage_loss = None
+        if labels is not None:
+            shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])  # (B*(T-1), V)
+            shift_labels = labels[:, 1:].reshape(-1).to(logits.device)  # (B*(T-1),)
+            lm_loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+        if stage_labels is not None and outputs.stage_logits is not None:
+            stage_loss = F.cross_entropy(
+                outputs.stage_logits.float(), stage_labels.to(outputs.stage_logits.device), ignore_index=-100
+            )
+        parts = [
+            (lm_loss, 1.0),
+            (stage_loss, self.config.stage_loss_weight),
+            (outputs.alignment_loss if (labels is not None or stage_labels is not None) else None,
+             self.config.alignment_loss_weight),
+        ]
+        present = [w * loss for loss, w in parts if loss is not None]
+        loss = sum(present) if present else None
+        return EEGVLMCausalLMOutputWithPast(
+            loss=loss,
+            lm_loss=lm_loss,
+            stage_loss=stage_loss,
+            alignment_loss=outputs.alignment_loss,
+            logits=logits,
+            stage_logits=outputs.stage_logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            image_hidden_states=outputs.image_hidden_states,
+        )
+
+    @classmethod
+    def from_components(
+        cls,
+        vision: str | Path = "openai/clip-vit-large-patch14-336",
+        text: str | Path = "Qwen/Qwen2.5-0.5B-Instruct",
+        *,
+        image_token_id: int | None = None,
+        dtype: torch.dtype | None = None,
+        **options,
+    ) -> "EEGVLMForConditionalGeneration":
+        """Compose an EEG-VLM from any pretrained CLIP and any pretrained causal LM, loading both towers' weights.
+
+        Parameters
+        ----------
+        vision : str or Path
+            Hub id or local directory of a CLIP model (``CLIPModel`` or ``CLIPVisionModel`` checkpoint).
+        text : str or Path
+            Hub id or local directory of a causal LM (anything ``AutoModelForCausalLM`` loads).
+        image_token_id : int, optional
+            Id of the ``<image>`` token. Default: the LM vocabulary size - 1 is *not* guessed; pass the id your
+            tokenizer gives ``"<image>"`` (``EEGVLMProcessor.from_components`` adds it and returns it).
+        **options
+            Any other :class:`EEGVLMConfig` option (``alignment_mode``, ``num_high_level_tokens``...).
+        """
+        from transformers import CLIPVisionModel
+
+        vision_tower = CLIPVisionModel.from_pretrained(vision, dtype=dtype)
+        causal_lm = AutoModelForCausalLM.from_pretrained(text, dtype=dtype)
+        text_config = AutoConfig.from_pretrained(text)
+        if image_token_id is None:
+            raise ValueError(
+                "image_token_id: received None, expected the id of the <image> token in the tokenizer. "
+                "Add it with tokenizer.add_special_tokens({'additional_special_tokens': ['<image>']}) and pass "
+                "tokenizer.convert_tokens_to_ids('<image>')."
+            )
+        if image_token_id >= text_config.vocab_size:
+            causal_lm.resize_token_embeddings(image_token_id + 1)
+            text_config.vocab_size = causal_lm.get_input_embeddings().num_embeddings
+        config = EEGVLMConfig(
+            vision_config=vision_tower.config, text_config=text_config, image_token_id=image_token_id, **options
+        )
+        model = cls(config)
+        model.model.vision_tower.load_state_dict(vision_tower.state_dict())
+        model.model.language_model.load_state_dict(causal_lm.base_model.state_dict())
+        model.lm_head.load_state_dict(causal_lm.get_output_embeddings().state_dict())
+        if dtype is not None:
+            model = model.to(dtype)
+        return model.eval()  # as from_pretrained: dropout off until a trainer calls .train()
+
+
+__all__ = [
+    "EEGVLMPreTrainedModel",
+    "EEGVLMModel",
+    "EEGVLMForConditionalGeneration",
+    "EEGVLMModelOutputWithPast",
+    "EEGVLMCausalLMOutputWithPast",
+]

@@ -1,0 +1,111 @@
+"""EEG-VLM processor: EEG arrays or rendered images + text -> model inputs.
+
+``processor(eeg=x, sampling_rate=100, text=prompt)`` renders the epoch with :class:`EEGVLMImageProcessor`,
+expands each ``<image>`` in the text into ``num_image_tokens`` placeholders (as LLaVA does) and tokenizes.
+``apply_chat_template`` formats chat messages with an image part; the template marks assistant turns with
+``{% generation %}`` so TRL can train on the answer (the Chain-of-Thought) only.
+
+This file is part of the Hub remote-code unit: it imports only installed libraries.
+"""
+
+from __future__ import annotations
+
+from transformers.processing_utils import ProcessorMixin
+
+IMAGE_TOKEN = "<image>"
+STAGING_PROMPT = (
+    "This image shows one 30-s EEG epoch (centre) between its dimmed neighbours. Score it with the AASM rules: "
+    "reason step by step, then answer on the last line 'Stage: <W|N1|N2|N3|REM>'."
+)
+
+# ChatML, with the assistant turn (answer + end token) inside {% generation %} for assistant-only loss.
+CHAT_TEMPLATE = (
+    "{%- macro render(content) -%}"
+    "{%- if content is string -%}{{- content -}}"
+    "{%- else -%}{%- for part in content -%}"
+    "{%- if part['type'] == 'image' -%}{{- '<image>' -}}"
+    "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{- '<|im_start|>assistant\n' -}}"
+    "{%- generation -%}{{- render(message['content']) + '<|im_end|>' -}}{%- endgeneration -%}"
+    "{{- '\n' -}}"
+    "{%- else -%}"
+    "{{- '<|im_start|>' + message['role'] + '\n' + render(message['content']) + '<|im_end|>\n' -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
+)
+
+
+def staging_messages(prompt: str = STAGING_PROMPT, answer: str | None = None) -> list[dict]:
+    """Chat messages for one epoch: a user turn with the image and the prompt, and optionally the answer."""
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return messages
+
+
+class EEGVLMProcessor(ProcessorMixin):
+    r"""
+    Wraps an :class:`EEGVLMImageProcessor` and a tokenizer.
+
+    Parameters
+    ----------
+    image_processor : EEGVLMImageProcessor
+        Renders EEG and normalises images.
+    tokenizer : PreTrainedTokenizerBase
+        The LM tokenizer; it must know ``image_token`` (added as a special token).
+    chat_template : str, optional
+        Jinja chat template. Default: ChatML with ``{% generation %}`` markers on assistant turns.
+    num_image_tokens : int
+        Placeholders one image expands into: ``EEGVLMConfig.num_visual_tokens``. Default 0 means "not set"; a
+        processor built with :meth:`from_model_config` or saved next to a model has it.
+    image_token : str
+        The placeholder string. Default ``"<image>"``.
+    """
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, num_image_tokens: int = 0,
+                 image_token: str = IMAGE_TOKEN, **kwargs):
+        self.num_image_tokens = int(num_image_tokens)
+        self.image_token = image_token
+        unk = getattr(tokenizer, "unk_token_id", None)
+        token_id = tokenizer.convert_tokens_to_ids(image_token) if tokenizer is not None else None
+        if tokenizer is not None and (token_id is None or (token_id == unk and image_token != tokenizer.unk_token)):
+            raise ValueError(
+                f"tokenizer: received a tokenizer without the image token {image_token!r}, expected it as a special "
+                f"token. Add it with tokenizer.add_special_tokens({{'additional_special_tokens': [{image_token!r}]}}) "
+                "and resize the model's embeddings."
+            )
+        self.image_token_id = token_id
+        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE, **kwargs)
+
+    def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
+        if self.num_image_tokens < 1:
+            raise ValueError(
+                "num_image_tokens: received 0, expected the model's number of visual tokens "
+                "(model.config.num_visual_tokens). Build the processor with "
+                "EEGVLMProcessor(..., num_image_tokens=model.config.num_visual_tokens)."
+            )
+        return self.image_token * self.num_image_tokens
+
+    def __call__(self, images=None, text=None, eeg=None, sampling_rate=None, channel_names=None, **kwargs):
+        """Tokenize ``text`` and turn ``images`` or ``eeg`` (uV, with ``sampling_rate`` in Hz) into pixel values.
+
+        Each ``<image>`` in ``text`` is expanded into ``num_image_tokens`` placeholders; the number of ``<image>``
+        tokens must equal the number of images or epochs.
+        """
+        if eeg is not None:
+            if images is not None:
+                raise ValueError("images / eeg: pass one of them, not both.")
+            images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
+        return super().__call__(images=images, text=text, **kwargs)
+
+    @property
+    def model_input_names(self):
+        return list(dict.fromkeys(self.tokenizer.model_input_names + ["pixel_values"]))
+
+
+__all__ = ["EEGVLMProcessor", "STAGING_PROMPT", "CHAT_TEMPLATE", "staging_messages"]

@@ -1,0 +1,31 @@
+"""The embedded default model ships inside the package, loads with the Auto classes and scores one epoch."""
+
+import json
+
+import numpy as np
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import eeg_vlm
+
+
+def test_default_model_ships_as_safetensors_within_25_mb():
+    path = eeg_vlm.default_model_path()
+    weights = list(path.glob("*.safetensors"))
+    assert weights and not list(path.glob("*.bin"))
+    assert sum(w.stat().st_size for w in weights) <= 25 * 2**20
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["stage_head"]["n"] > 1000 and metrics["training"]["subjects"] >= 20
+
+
+def test_default_model_loads_with_auto_classes_and_scores_one_epoch():
+    path = eeg_vlm.default_model_path()
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    t = np.arange(3000) / 100
+    epoch = 120 * np.sin(2 * np.pi * 1.0 * t) + 10 * np.random.default_rng(0).standard_normal(3000)  # slow waves
+    inputs = processor(eeg=epoch, sampling_rate=100, text="<image>", return_tensors="pt")
+    probs = model.classify(inputs["pixel_values"])
+    assert probs.shape == (1, 5)
+    torch.testing.assert_close(probs.sum(), torch.tensor(1.0))
+    assert model.config.stage_labels[int(probs.argmax())] == "N3"  # 120-uV 1-Hz waves over the whole epoch
