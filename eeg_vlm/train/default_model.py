@@ -94,7 +94,7 @@ def train_visual_side(model, processor, train, validation, *, epochs=4, batch_si
 
 
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
-        hours=None, progress=True) -> dict:
+        hours=None, extra_channels=(), progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -117,6 +117,19 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     data = load_from_disk(str(data_dir))
     train_ds, val_ds, test_ds = data["train"], data["validation"], data["test"]
     logger.info("dataset: %s", {k: len(v) for k, v in data.items()})
+    visual_train = train_ds
+    if extra_channels:  # channel augmentation: the same training nights drawn from other derivations too
+        from datasets import concatenate_datasets
+
+        extra = []
+        for channel in extra_channels:
+            extra_dir = out / f"dataset-{channel.replace(' ', '_')}"
+            if not extra_dir.exists():
+                build_dataset(sim, extra_dir, channels=[channel], image_processor=EEGVLMImageProcessor(), seed=seed,
+                              progress=progress)
+            extra.append(load_from_disk(str(extra_dir))["train"])
+        visual_train = concatenate_datasets([train_ds, *extra])
+        logger.info("phase 1 trains on %d epochs (%s + %s)", len(visual_train), "EEG Fpz-Cz", list(extra_channels))
 
     phase1 = out / "phase1"
     info = {}
@@ -124,7 +137,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         torch.manual_seed(seed)
         corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
         model, processor = build_from_preset("small", corpus, EEGVLMImageProcessor().to_dict())
-        info = train_visual_side(model, processor, train_ds, val_ds, epochs=phase1_epochs, seed=seed,
+        info = train_visual_side(model, processor, visual_train, val_ds, epochs=phase1_epochs, seed=seed,
                                  progress=progress)
         model.save_pretrained(phase1)
         processor.save_pretrained(phase1)
@@ -145,6 +158,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     result = evaluate_model(model, processor, test_ds, batch_size=64, generate=generate_n > 0,
                             max_generate=generate_n, progress=progress)
     result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
+                          "phase1_extra_channels": list(extra_channels),
                           "phase2_samples": phase2_samples, "minutes": round((time.time() - t0) / 60, 1),
                           "splits": {k: len(v) for k, v in data.items()},
                           "test_subjects": sorted(set(test_ds["subject"]))}
@@ -192,12 +206,15 @@ def main(argv=None) -> int:
     p.add_argument("--phase2-samples", type=int, default=3000)
     p.add_argument("--generate", type=int, default=40, help="test epochs whose CoT is generated and scored")
     p.add_argument("--hours", type=float, default=None, help="simulate only this many hours per night (smoke tests)")
+    p.add_argument("--extra-channels", nargs="*", default=[],
+                   help="phase-1 channel augmentation, e.g. 'EEG Pz-Oz' (the training nights drawn again from it)")
     p.add_argument("--install", action="store_true", help="copy into the package if it beats the shipped model")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result = run(args.out, subjects=args.subjects, seed=args.seed, phase1_epochs=args.phase1_epochs,
                  phase2_steps=args.phase2_steps, phase2_samples=args.phase2_samples, generate_n=args.generate, hours=args.hours,
+                 extra_channels=tuple(args.extra_channels),
                  progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
