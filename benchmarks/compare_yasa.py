@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import eeg_vlm`
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dreams  # noqa: E402
+import real_eeg as dreams  # noqa: E402  (the DREAMS loader)
 
 STAGES = dreams.STAGES
 YASA_MIN_RATE = 100  # Hz; YASA asserts sfreq > 80 and works at 100 Hz, so slower excerpts are upsampled to 100

@@ -171,6 +171,12 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     return result
 
 
+def _without_auto_map(x):
+    if isinstance(x, dict):
+        return {k: _without_auto_map(v) for k, v in x.items() if k != "auto_map"}
+    return [_without_auto_map(v) for v in x] if isinstance(x, list) else x
+
+
 def install(model_dir, *, force=False) -> bool:
     """Copy ``model_dir`` into the package when its held-out macro-F1 beats the shipped model's."""
     model_dir = Path(model_dir)
@@ -186,7 +192,11 @@ def install(model_dir, *, force=False) -> bool:
     tmp = PACKAGE_DIR.with_name("default_model.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("*.png", "training_args*"))
+    # the package's own classes load it: no copies of the remote-code files (they would go stale) and no auto_map
+    shutil.copytree(model_dir, tmp, ignore=shutil.ignore_patterns("*.png", "training_args*", "*.py"))
+    for name in ("config.json", "processor_config.json", "tokenizer_config.json"):
+        if (tmp / name).exists():
+            (tmp / name).write_text(json.dumps(_without_auto_map(json.loads((tmp / name).read_text())), indent=2) + "\n")
     if PACKAGE_DIR.exists():
         shutil.rmtree(PACKAGE_DIR)
     tmp.rename(PACKAGE_DIR)

@@ -2,7 +2,7 @@
 
 Used by ``benchmarks/compare_yasa.py``; quick look at one excerpt (from the project root)::
 
-    python benchmarks/dreams.py 3
+    python benchmarks/real_eeg.py 3
 
 DREAMS is CC BY-NC-ND (non-commercial, no derivatives): this module reads the files where they lie, at run
 time, and never copies, renders or writes anything from them. It is never used to train a model.
