@@ -153,6 +153,10 @@ def explain_command(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar either
     try:
         return stage_command(args) if args.command == "stage" else explain_command(args)
     except ValueError as err:
