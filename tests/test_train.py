@@ -117,3 +117,21 @@ def test_stage_loss_trains_alongside_the_lm_loss(tiny_dataset, tiny_tokenizer):
     out.loss.backward()
     assert out.stage_loss is not None and out.lm_loss is not None
     assert model.model.stage_head.out.weight.grad.abs().sum() > 0
+
+
+def test_collator_ground_puts_the_measured_features_in_the_prompt(tiny_dataset, tiny_tokenizer):
+    from conftest import tiny_config, tiny_processor
+    from datasets import load_from_disk
+
+    from eeg_vlm.grounding import features_sentence
+    from eeg_vlm.train.collator import EEGVLMCollator
+
+    rows = load_from_disk(str(tiny_dataset))["train"].select(range(2))
+    processor = tiny_processor(tiny_tokenizer, tiny_config(tiny_tokenizer))
+    plain = EEGVLMCollator(processor)([rows[0], rows[1]])
+    grounded = EEGVLMCollator(processor, ground=True)([rows[0], rows[1]])
+    prompt_ids = grounded["input_ids"][0][grounded["labels"][0] == -100]
+    assert features_sentence(rows[0]) in tiny_tokenizer.decode(prompt_ids)
+    # the answer (and so the loss) is unchanged
+    for batch in (plain, grounded):
+        assert tiny_tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100]) == rows[0]["cot"] + "<|im_end|>"

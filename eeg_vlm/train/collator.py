@@ -20,14 +20,18 @@ class EEGVLMCollator:
         The model's processor (renderer + tokenizer + chat template).
     max_length : int, optional
         Refuse longer sequences (the image placeholders must never be truncated). Default: no limit.
+    ground : bool
+        Replace each prompt with the grounded one (the epoch's measured features appended, ``eeg_vlm.grounding``),
+        so the model learns to explain from the image and the numbers.
     """
 
-    def __init__(self, processor, *, max_length: int | None = None):
+    def __init__(self, processor, *, max_length: int | None = None, ground: bool = False):
         self.processor = processor
         self.max_length = max_length
+        self.ground = ground
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        messages = [ex["messages"] for ex in examples]
+        messages = [self._grounded(ex) if self.ground else ex["messages"] for ex in examples]
         images = [list(ex["images"]) if ex.get("images") is not None else [ex["image"]] for ex in examples]
         enc = self.processor.apply_chat_template(
             messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True, return_tensors="pt",
@@ -49,3 +53,13 @@ class EEGVLMCollator:
         if all("stage" in ex for ex in examples):
             batch["stage_labels"] = torch.tensor([int(ex["stage"]) for ex in examples])  # (B,)
         return batch
+
+    @staticmethod
+    def _grounded(example: dict) -> list[dict]:
+        from ..grounding import grounded_prompt
+        from ..processing_eeg_vlm import staging_messages
+
+        user = example["messages"][0]["content"]
+        prompt = next(part["text"] for part in user if part["type"] == "text")
+        answer = example["messages"][1]["content"][0]["text"]
+        return staging_messages(grounded_prompt(example, prompt), answer)

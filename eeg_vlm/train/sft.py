@@ -48,6 +48,8 @@ class EEGVLMScriptArguments:
     alignment_mode: str = field(default="cross_attention", metadata={"help": "cross_attention|add|concat|none"})
     unfreeze_vision_layers: int = field(default=0, metadata={"help": "train the last N CLIP layers (default frozen)"})
     merge_adapters: bool = field(default=False, metadata={"help": "save the LoRA-merged full model"})
+    ground_prompts: bool = field(default=False, metadata={
+        "help": "train on grounded prompts (each epoch's measured features in the prompt)"})
     freeze_stage_head: bool = field(default=False, metadata={
         "help": "keep the enhancement, alignment and stage head as they are (train the projector and LM only)"})
 
@@ -170,7 +172,8 @@ def train(training_args: SFTConfig, model_args: ModelConfig, script_args: EEGVLM
         training_args.eval_strategy = "no"
     trainer = EEGVLMSFTTrainer(
         model=model, args=training_args, train_dataset=train_ds, eval_dataset=eval_ds,
-        processing_class=processor, data_collator=EEGVLMCollator(processor, max_length=training_args.max_length),
+        processing_class=processor, data_collator=EEGVLMCollator(processor, max_length=training_args.max_length,
+                                     ground=script_args.ground_prompts),
         peft_config=peft_config,
     )
     trainer.train(resume_from_checkpoint=_last_checkpoint(out) if training_args.resume_from_checkpoint is None
