@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="output folder (default: beside each input)")
     s.add_argument("--explain", default=None, help="'all' or comma-separated epoch indices, e.g. 10,200")
     s.add_argument("--model", default=None, help="Hub id or directory (default: the embedded model)")
+    s.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
+                   help="explanations see the epoch's measured features (default; --no-ground: image only)")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--epoch", type=int, required=True, help="epoch index (0 = first 30 s)")
     e.add_argument("--channel", default=None)
     e.add_argument("--model", default=None)
-    e.add_argument("--ground", action="store_true", help="put the epoch's measured features into the prompt")
+    e.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
+                   help="put the epoch's measured features into the prompt (default; --no-ground for the image only)")
     e.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -110,7 +113,7 @@ def stage_command(args) -> int:
             existing = [str(p) for p in files.values() if p.exists()]
             if existing and not args.overwrite:
                 raise ValueError(f"out: {existing[0]} already exists. Pass --overwrite to replace it, or --out DIR.")
-            result = stage_night(night, channel=args.channel, model=model, explain=explain,
+            result = stage_night(night, channel=args.channel, model=model, explain=explain, ground=args.ground,
                                  progress=not args.quiet, batch_size=args.batch_size)
             summary = result.summary()
             result.to_csv(files["hypnogram.csv"], overwrite=args.overwrite)

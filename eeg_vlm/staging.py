@@ -152,7 +152,7 @@ def _explain_indices(explain, n: int) -> list[int]:
 
 
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
-                ground: bool = False, progress: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
+                ground: bool = True, progress: bool = True, batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -174,6 +174,8 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         reasoning is checked against the features measured on the epoch (``NightResult.claims``).
     ground : bool
         Put the epoch's measured features into the prompt, so the model explains from the image and the numbers.
+        Default True: the embedded model was trained this way and its claims check out far more often (faithful
+        claims 0.875 vs 0.705, self-consistency 0.94 vs 0.16 on held-out simulated epochs).
     progress : bool
         Show progress bars.
     batch_size : int
