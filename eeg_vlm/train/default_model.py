@@ -7,8 +7,9 @@
 2. Phase 1, the visual side: a small CLIP-style tower + enhancement + alignment + stage head, trained on every
    training epoch with the class-weighted stage loss and the alignment loss (the LM is not run: minutes, not hours).
    Amplitude robustness comes from the simulator's per-subject amplitude spread.
-3. Phase 2, the words: TRL SFT of the projector and the small LM (tokenizer trained on the CoT corpus) on a
-   subset, the visual side frozen so the stage head keeps its phase-1 weights.
+3. Phase 2 and 3, the words: TRL SFT of the projector and the small LM (tokenizer trained on the CoT corpus) on
+   grounded prompts (each epoch's measured features in the prompt), 300 steps on 3,000 answers then 1,200 steps on
+   10,000, the visual side frozen so the stage head keeps its phase-1 weights.
 4. Evaluation on the held-out test subjects (stage head on all epochs, the generated CoT on a sample), saved as
    ``metrics.json`` next to the model. ``--install`` copies the model into the package (``eeg_vlm/default_model``)
    only when its held-out macro-F1 beats the shipped one. Never trained on DREAMS data (licence).
@@ -94,7 +95,7 @@ def train_visual_side(model, processor, train, validation, *, epochs=4, batch_si
 
 
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
-        hours=None, extra_channels=(), progress=True) -> dict:
+        hours=None, extra_channels=(), ground=True, phase3_steps=1200, phase3_samples=10000, progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -151,14 +152,28 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                          save_strategy="no", eval_strategy="no", report_to="none", bf16=False, use_cpu=True,
                          gradient_checkpointing=False, max_length=None, seed=seed, dataloader_num_workers=0)
         script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None,
-                                       max_train_samples=phase2_samples, freeze_stage_head=True)
+                                       max_train_samples=phase2_samples, freeze_stage_head=True, ground_prompts=ground)
         # a seeded shuffle, so the subset covers every night and stage
         train(args, ModelConfig(model_name_or_path=str(phase1)), script)
-    model, processor = load_model(phase2)
+    last = phase2
+    if phase3_steps:  # phase 3: more of the same on a larger subset (the words need more steps than the head)
+        phase3 = out / "phase3"
+        if not (phase3 / "model.safetensors").exists():
+            args = SFTConfig(output_dir=str(phase3), max_steps=phase3_steps, per_device_train_batch_size=8,
+                             learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=20, logging_steps=20,
+                             save_strategy="no", eval_strategy="no", report_to="none", bf16=False, use_cpu=True,
+                             gradient_checkpointing=False, max_length=None, seed=seed, dataloader_num_workers=0)
+            script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None,
+                                           max_train_samples=phase3_samples, freeze_stage_head=True,
+                                           ground_prompts=ground)
+            train(args, ModelConfig(model_name_or_path=str(phase2)), script)
+        last = phase3
+    model, processor = load_model(last)
     result = evaluate_model(model, processor, test_ds, batch_size=64, generate=generate_n > 0,
-                            max_generate=generate_n, progress=progress)
+                            max_generate=generate_n, ground=ground, progress=progress)
     result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
-                          "phase1_extra_channels": list(extra_channels),
+                          "phase1_extra_channels": list(extra_channels), "grounded_prompts": ground,
+                          "phase3_steps": phase3_steps, "phase3_samples": phase3_samples,
                           "phase2_samples": phase2_samples, "minutes": round((time.time() - t0) / 60, 1),
                           "splits": {k: len(v) for k, v in data.items()},
                           "test_subjects": sorted(set(test_ds["subject"]))}
@@ -215,6 +230,10 @@ def main(argv=None) -> int:
     p.add_argument("--phase2-steps", type=int, default=300)
     p.add_argument("--phase2-samples", type=int, default=3000)
     p.add_argument("--generate", type=int, default=40, help="test epochs whose CoT is generated and scored")
+    p.add_argument("--phase3-steps", type=int, default=1200, help="further grounded SFT steps (0: none)")
+    p.add_argument("--phase3-samples", type=int, default=10000)
+    p.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
+                   help="train and evaluate the words on grounded prompts (default)")
     p.add_argument("--hours", type=float, default=None, help="simulate only this many hours per night (smoke tests)")
     p.add_argument("--extra-channels", nargs="*", default=[],
                    help="phase-1 channel augmentation, e.g. 'EEG Pz-Oz' (the training nights drawn again from it)")
@@ -224,7 +243,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     result = run(args.out, subjects=args.subjects, seed=args.seed, phase1_epochs=args.phase1_epochs,
                  phase2_steps=args.phase2_steps, phase2_samples=args.phase2_samples, generate_n=args.generate, hours=args.hours,
-                 extra_channels=tuple(args.extra_channels),
+                 extra_channels=tuple(args.extra_channels), ground=args.ground, phase3_steps=args.phase3_steps,
+                 phase3_samples=args.phase3_samples,
                  progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
