@@ -145,29 +145,24 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         (phase1 / "phase1.json").write_text(json.dumps(info, indent=1))
     info = json.loads((phase1 / "phase1.json").read_text())
 
-    phase2 = out / "phase2"
-    if not (phase2 / "model.safetensors").exists():
-        args = SFTConfig(output_dir=str(phase2), max_steps=phase2_steps, per_device_train_batch_size=8,
-                         learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=20, logging_steps=10,
-                         save_strategy="no", eval_strategy="no", report_to="none", bf16=False, use_cpu=True,
-                         gradient_checkpointing=False, max_length=None, seed=seed, dataloader_num_workers=0)
-        script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None,
-                                       max_train_samples=phase2_samples, freeze_stage_head=True, ground_prompts=ground)
-        # a seeded shuffle, so the subset covers every night and stage
-        train(args, ModelConfig(model_name_or_path=str(phase1)), script)
-    last = phase2
+    def words_phase(source: Path, dest: Path, steps: int, samples: int) -> None:
+        """TRL SFT of the projector and LM from ``source`` into ``dest``, the visual side frozen (resumable)."""
+        if (dest / "model.safetensors").exists():
+            return
+        args = SFTConfig(output_dir=str(dest), max_steps=steps, per_device_train_batch_size=8, learning_rate=5e-4,
+                         lr_scheduler_type="cosine", warmup_steps=20, logging_steps=10, save_strategy="no",
+                         eval_strategy="no", report_to="none", bf16=False, use_cpu=True, gradient_checkpointing=False,
+                         max_length=None, seed=seed, dataloader_num_workers=0)
+        # max_train_samples takes a seeded shuffle, so the subset covers every night and stage
+        script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None, max_train_samples=samples,
+                                       freeze_stage_head=True, ground_prompts=ground)
+        train(args, ModelConfig(model_name_or_path=str(source)), script)
+
+    last = out / "phase2"
+    words_phase(phase1, last, phase2_steps, phase2_samples)
     if phase3_steps:  # phase 3: more of the same on a larger subset (the words need more steps than the head)
-        phase3 = out / "phase3"
-        if not (phase3 / "model.safetensors").exists():
-            args = SFTConfig(output_dir=str(phase3), max_steps=phase3_steps, per_device_train_batch_size=8,
-                             learning_rate=5e-4, lr_scheduler_type="cosine", warmup_steps=20, logging_steps=20,
-                             save_strategy="no", eval_strategy="no", report_to="none", bf16=False, use_cpu=True,
-                             gradient_checkpointing=False, max_length=None, seed=seed, dataloader_num_workers=0)
-            script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None,
-                                           max_train_samples=phase3_samples, freeze_stage_head=True,
-                                           ground_prompts=ground)
-            train(args, ModelConfig(model_name_or_path=str(phase2)), script)
-        last = phase3
+        words_phase(last, out / "phase3", phase3_steps, phase3_samples)
+        last = out / "phase3"
     model, processor = load_model(last)
     result = evaluate_model(model, processor, test_ds, batch_size=64, generate=generate_n > 0,
                             max_generate=generate_n, ground=ground, progress=progress)
