@@ -1,7 +1,11 @@
-"""Grounded explanations: the epoch's measured features go into the prompt, so the model explains from the image
-and the numbers.
+"""Grounded explanations: the epoch's measured features (and its neighbours') go into the prompt, so the model
+explains from the image and the numbers.
 
     eeg-vlm explain night.edf --epoch 123 --ground
+
+Each number is stated in the prompt with the very phrase the Chain-of-Thought uses for it (``cot.py``'s
+templates, rounded the same way), so a model citing it copies the measurement instead of estimating it from the
+pixels. Absent EOG / EMG channels are said plainly ("no EOG channel"), as the CoT labels say them.
 """
 
 from __future__ import annotations
@@ -9,32 +13,65 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from .dataset_builder.cot import format_feature, neighbour_sentence, plural
 from .processing_eeg_vlm import STAGING_PROMPT
 
+_NEEDED = ("delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel", "amplitude_uv", "slow_wave_fraction",
+           "spindle_count", "kcomplex_count", "alpha_fraction")
 
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{round(100 * x)} %"
+
+def _values(features: Mapping, name: str) -> dict:
+    if not isinstance(features, Mapping):
+        raise ValueError(f"{name}: got {type(features).__name__}; expected a dict of measured features "
+                         "(eeg_vlm.dataset_builder.features.measure_epoch output).")
+    missing = [k for k in _NEEDED if k not in features]
+    if missing:
+        raise ValueError(f"{name}: missing keys {missing}; expected the measure_epoch schema, which has all of them.")
+    f = {k: float(v) if v is not None else math.nan for k, v in features.items()
+         if isinstance(v, (int, float)) or v is None}
+    f.setdefault("eye_movement_count", math.nan)
+    f.setdefault("emg_rms_uv", math.nan)
+    return f
 
 
 def features_sentence(features: Mapping) -> str:
-    """The measured features of one epoch in one line, with units (what the grounded prompt adds)."""
-    f = {k: float(v) for k, v in features.items() if isinstance(v, (int, float))}
-    eye = f.get("eye_movement_count", math.nan)
-    emg = f.get("emg_rms_uv", math.nan)
+    """The measured features of one epoch in one paragraph, each in the CoT's own phrase and unit."""
+    f = _values(features, "features")
+    p = {k: format_feature(k, v) for k, v in f.items()}
+    sp, kc, eye = f["spindle_count"], f["kcomplex_count"], f["eye_movement_count"]
+    eog = ("no EOG channel" if math.isnan(eye) else
+           f"{p['eye_movement_count']} {plural(eye, 'rapid eye movement', 'rapid eye movements')} on the EOG")
+    emg = "no EMG channel" if math.isnan(f["emg_rms_uv"]) else f"chin EMG RMS is {p['emg_rms_uv']} uV"
     return (
-        f"Measured on this epoch: delta {_pct(f['delta_rel'])}, theta {_pct(f['theta_rel'])}, alpha "
-        f"{_pct(f['alpha_rel'])}, sigma {_pct(f['sigma_rel'])}, beta {_pct(f['beta_rel'])} of the 0.5-30 Hz power; "
-        f"peak-to-peak amplitude {round(f['amplitude_uv'])} uV; slow waves {_pct(f['slow_wave_fraction'])} of the "
-        f"epoch; {round(f['spindle_count'])} spindles; {round(f['kcomplex_count'])} K-complexes; alpha dominates "
-        f"{_pct(f['alpha_fraction'])} of the epoch; "
-        + ("no EOG channel; " if math.isnan(eye) else f"{round(eye)} rapid eye movements; ")
-        + ("no EMG channel." if math.isnan(emg) else f"chin EMG RMS {emg:.1f} uV.")
+        f"Measured on this epoch: alpha (8-12 Hz) dominates {p['alpha_fraction']} % of the epoch; alpha carries "
+        f"{p['alpha_rel']} % of the 0.5-30 Hz power, theta (4-8 Hz) {p['theta_rel']} % and beta (16-30 Hz) "
+        f"{p['beta_rel']} %; the peak-to-peak amplitude is {p['amplitude_uv']} uV; slow waves cover "
+        f"{p['slow_wave_fraction']} % of the epoch; delta (0.5-4 Hz) carries {p['delta_rel']} % of the power; "
+        f"detected {p['spindle_count']} {plural(sp, 'sleep spindle', 'sleep spindles')} (11-16 Hz, 0.5-2 s) and "
+        f"{p['kcomplex_count']} {plural(kc, 'K-complex', 'K-complexes')}; sigma (11-16 Hz) carries "
+        f"{p['sigma_rel']} % of the power; {eog}; {emg}."
     )
 
 
-def grounded_prompt(features: Mapping, prompt: str = STAGING_PROMPT) -> str:
-    """The staging prompt followed by the measured features."""
-    return f"{prompt}\n{features_sentence(features)}"
+def grounded_prompt(features: Mapping, prompt: str = STAGING_PROMPT, *, prev_features: Mapping | None = None,
+                    next_features: Mapping | None = None) -> str:
+    """The staging prompt followed by the measured features of the epoch and of its neighbours.
+
+    Parameters
+    ----------
+    features : mapping
+        ``features.measure_epoch`` output for the epoch (NaN ``eye_movement_count`` / ``emg_rms_uv``: no channel).
+    prompt : str
+        The staging question.
+    prev_features, next_features : mapping, optional
+        The neighbouring 30-s epochs' features (slow waves, alpha, spindles, K-complexes are stated); None at the
+        start / end of a recording.
+    """
+    lines = [prompt, features_sentence(features)]
+    for word, g in (("previous", prev_features), ("next", next_features)):
+        if g is not None:
+            lines.append(neighbour_sentence(word, _values(g, f"{'prev' if word == 'previous' else 'next'}_features")))
+    return "\n".join(lines)
 
 
 __all__ = ["features_sentence", "grounded_prompt"]

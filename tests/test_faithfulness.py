@@ -68,10 +68,22 @@ def test_grounded_prompt_states_the_measured_numbers():
 
     prompt = grounded_prompt(N3)
     assert prompt.startswith(STAGING_PROMPT)
-    for phrase in ("delta 90 %", "slow waves 42 % of the epoch", "0 spindles", "1 K-complexes",
-                   "chin EMG RMS 1.3 uV", "peak-to-peak amplitude 180 uV"):
+    for phrase in ("delta (0.5-4 Hz) carries 90 %", "slow waves cover 42 % of the epoch", "detected 0 sleep spindles",
+                   "and 1 K-complex;", "chin EMG RMS is 1.3 uV", "peak-to-peak amplitude is 180 uV"):
         assert phrase in prompt
     assert "no EOG channel" in grounded_prompt(dict(N3, eye_movement_count=float("nan")))
+
+
+def test_grounded_prompt_cites_every_number_in_the_cot_phrase():
+    from eeg_vlm.dataset_builder.cot import make_cot, parse_claims
+    from eeg_vlm.grounding import grounded_prompt
+
+    prev = dict(N3, slow_wave_fraction=0.12, spindle_count=2.0)
+    prompt = grounded_prompt(N3, prev_features=prev, next_features=N3)
+    cot = make_cot(N3, "N3", prev_stage="N2", next_stage="N3", prev_features=prev, next_features=N3)
+    said = [(c["type"], c["value"]) for c in parse_claims(prompt)]
+    cited = [(c["type"], c["value"]) for c in parse_claims(cot) if not c["type"].endswith("_stage")]
+    assert said == cited  # same claim types, same numbers, same order: the model can copy them
 
 
 def test_night_result_carries_checked_claims_for_explained_epochs(tiny_model_dir):

@@ -29,9 +29,12 @@ __all__ = [
     "CLAIM_PATTERNS",
     "STAGES",
     "THRESHOLDS",
+    "format_feature",
     "make_cot",
+    "neighbour_sentence",
     "parse_claims",
     "parse_stage",
+    "plural",
     "stage_from_features",
 ]
 
@@ -98,8 +101,8 @@ def _uv1(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.1f}"
 
 
-def _format(key: str, x: float) -> str:
-    """Format a feature exactly as the Chain-of-Thought prints it."""
+def format_feature(key: str, x: float) -> str:
+    """Format a feature (fractions, uV, counts) exactly as the Chain-of-Thought prints it."""
     if key.endswith(_PERCENT_SUFFIXES):
         return _pct(x)
     if key == "emg_rms_uv":
@@ -113,10 +116,11 @@ def _quantise(f: dict) -> dict:
     ``stage_from_features`` on these values equals ``stage_from_features`` on the claims parsed back from the
     text, so a checker can re-derive the suggested stage from the Chain-of-Thought alone.
     """
-    return {k: _convert(k, _format(k, v)) for k, v in f.items()}
+    return {k: _convert(k, format_feature(k, v)) for k, v in f.items()}
 
 
-def _plural(x: float, one: str, many: str) -> str:
+def plural(x: float, one: str, many: str) -> str:
+    """``one`` when ``x`` rounds to 1, else ``many``."""
     return one if not math.isnan(x) and round(x) == 1 else many
 
 
@@ -226,8 +230,8 @@ def _slow_waves(f: dict, t: dict) -> str:
 
 def _spindles(f: dict) -> str:
     sp, kc = f["spindle_count"], f["kcomplex_count"]
-    text = (f"3. Spindles and K-complexes: detected {_int(sp)} {_plural(sp, 'sleep spindle', 'sleep spindles')} "
-            f"(11-16 Hz, 0.5-2 s) and {_int(kc)} {_plural(kc, 'K-complex', 'K-complexes')}; sigma (11-16 Hz) "
+    text = (f"3. Spindles and K-complexes: detected {_int(sp)} {plural(sp, 'sleep spindle', 'sleep spindles')} "
+            f"(11-16 Hz, 0.5-2 s) and {_int(kc)} {plural(kc, 'K-complex', 'K-complexes')}; sigma (11-16 Hz) "
             f"carries {_pct(f['sigma_rel'])} % of the power. ")
     if sp >= 1 or kc >= 1:
         return text + "These are the hallmarks of stage N2."
@@ -238,7 +242,7 @@ def _eye_movements(f: dict, t: dict) -> str:
     em = f["eye_movement_count"]
     if math.isnan(em):
         return "4. Eye movements: no EOG channel, so rapid eye movements cannot be assessed."
-    text = (f"4. Eye movements: {_int(em)} {_plural(em, 'rapid eye movement', 'rapid eye movements')} on the "
+    text = (f"4. Eye movements: {_int(em)} {plural(em, 'rapid eye movement', 'rapid eye movements')} on the "
             "EOG. ")
     if em >= t["rem_min_eye_movements"]:
         return text + "Rapid eye movements occur in REM sleep and in eyes-open wakefulness."
@@ -257,11 +261,12 @@ def _muscle(f: dict, t: dict) -> str:
     return text + "intermediate, as in non-REM sleep."
 
 
-def _neighbour(word: str, g: dict) -> str:
+def neighbour_sentence(word: str, g: Mapping) -> str:
+    """The sentence citing a neighbouring epoch's slow waves, alpha, spindles and K-complexes."""
     return (f"In the {word} epoch, slow waves covered {_pct(g['slow_wave_fraction'])} % and alpha "
             f"{_pct(g['alpha_fraction'])} %, with {_int(g['spindle_count'])} "
-            f"{_plural(g['spindle_count'], 'spindle', 'spindles')} and {_int(g['kcomplex_count'])} "
-            f"{_plural(g['kcomplex_count'], 'K-complex', 'K-complexes')}.")
+            f"{plural(g['spindle_count'], 'spindle', 'spindles')} and {_int(g['kcomplex_count'])} "
+            f"{plural(g['kcomplex_count'], 'K-complex', 'K-complexes')}.")
 
 
 def _context(prev_stage, next_stage, prev_f, next_f) -> str:
@@ -277,9 +282,9 @@ def _context(prev_stage, next_stage, prev_f, next_f) -> str:
     else:
         text = "6. Context: the neighbouring stages are not given."
     if prev_f is not None:
-        text += " " + _neighbour("previous", prev_f)
+        text += " " + neighbour_sentence("previous", prev_f)
     if next_f is not None:
-        text += " " + _neighbour("next", next_f)
+        text += " " + neighbour_sentence("next", next_f)
     return text
 
 

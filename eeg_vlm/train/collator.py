@@ -22,7 +22,8 @@ class EEGVLMCollator:
         Refuse longer sequences (the image placeholders must never be truncated). Default: no limit.
     ground : bool
         Replace each prompt with the grounded one (the epoch's measured features appended, ``eeg_vlm.grounding``),
-        so the model learns to explain from the image and the numbers.
+        so the model learns to explain from the image and the numbers. Rows with ``grounded_prompt`` /
+        ``grounded_answer`` columns (``train.grounded_data``, with the neighbours' features) use those.
     """
 
     def __init__(self, processor, *, max_length: int | None = None, ground: bool = False):
@@ -59,6 +60,8 @@ class EEGVLMCollator:
         from ..grounding import grounded_prompt
         from ..processing_eeg_vlm import staging_messages
 
+        if "grounded_prompt" in example:  # precomputed with the neighbours (train.grounded_data)
+            return staging_messages(example["grounded_prompt"], example["grounded_answer"])
         user = example["messages"][0]["content"]
         prompt = next(part["text"] for part in user if part["type"] == "text")
         answer = example["messages"][1]["content"][0]["text"]

@@ -8,8 +8,9 @@
    training epoch with the class-weighted stage loss and the alignment loss (the LM is not run: minutes, not hours).
    Amplitude robustness comes from the simulator's per-subject amplitude spread.
 3. Phase 2 and 3, the words: TRL SFT of the projector and the small LM (tokenizer trained on the CoT corpus) on
-   grounded prompts (each epoch's measured features in the prompt), 300 steps on 3,000 answers then 1,200 steps on
-   10,000, the visual side frozen so the stage head keeps its phase-1 weights.
+   grounded prompts (each epoch's measured features and its neighbours' in the prompt; EOG/EMG dropped from 40 % of
+   the rows so EEG-only nights are in-distribution), 300 steps on 3,000 answers then 1,200 steps on 10,000, the
+   visual side frozen so the stage head keeps its phase-1 weights.
 4. Evaluation on the held-out test subjects (stage head on all epochs, the generated CoT on a sample), saved as
    ``metrics.json`` next to the model. ``--install`` copies the model into the package (``eeg_vlm/default_model``)
    only when its held-out macro-F1 beats the shipped one. Never trained on DREAMS data (licence).
@@ -95,7 +96,8 @@ def train_visual_side(model, processor, train, validation, *, epochs=4, batch_si
 
 
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
-        hours=None, extra_channels=(), ground=True, phase3_steps=1200, phase3_samples=10000, progress=True) -> dict:
+        hours=None, extra_channels=(), ground=True, phase3_steps=1200, phase3_samples=10000, drop_eog_emg=0.4,
+        progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -155,7 +157,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                          max_length=None, seed=seed, dataloader_num_workers=0)
         # max_train_samples takes a seeded shuffle, so the subset covers every night and stage
         script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None, max_train_samples=samples,
-                                       freeze_stage_head=True, ground_prompts=ground)
+                                       freeze_stage_head=True, ground_prompts=ground, drop_eog_emg=drop_eog_emg)
         train(args, ModelConfig(model_name_or_path=str(source)), script)
 
     last = out / "phase2"
@@ -169,7 +171,8 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
                           "phase1_extra_channels": list(extra_channels), "grounded_prompts": ground,
                           "phase3_steps": phase3_steps, "phase3_samples": phase3_samples,
-                          "phase2_samples": phase2_samples, "minutes": round((time.time() - t0) / 60, 1),
+                          "phase2_samples": phase2_samples, "drop_eog_emg": drop_eog_emg,
+                          "minutes": round((time.time() - t0) / 60, 1),
                           "splits": {k: len(v) for k, v in data.items()},
                           "test_subjects": sorted(set(test_ds["subject"]))}
     final = out / "model"
@@ -229,6 +232,8 @@ def main(argv=None) -> int:
     p.add_argument("--phase3-samples", type=int, default=10000)
     p.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
                    help="train and evaluate the words on grounded prompts (default)")
+    p.add_argument("--drop-eog-emg", type=float, default=0.4,
+                   help="fraction of grounded training rows whose EOG/EMG are dropped (EEG-only recordings)")
     p.add_argument("--hours", type=float, default=None, help="simulate only this many hours per night (smoke tests)")
     p.add_argument("--extra-channels", nargs="*", default=[],
                    help="phase-1 channel augmentation, e.g. 'EEG Pz-Oz' (the training nights drawn again from it)")
@@ -239,7 +244,7 @@ def main(argv=None) -> int:
     result = run(args.out, subjects=args.subjects, seed=args.seed, phase1_epochs=args.phase1_epochs,
                  phase2_steps=args.phase2_steps, phase2_samples=args.phase2_samples, generate_n=args.generate, hours=args.hours,
                  extra_channels=tuple(args.extra_channels), ground=args.ground, phase3_steps=args.phase3_steps,
-                 phase3_samples=args.phase3_samples,
+                 phase3_samples=args.phase3_samples, drop_eog_emg=args.drop_eog_emg,
                  progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "

@@ -92,7 +92,7 @@ def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tok
 
 
 def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, max_new_tokens=512,
-                   max_generate=None, ground=False, progress=True) -> dict:
+                   max_generate=None, ground=False, eeg_only=False, progress=True) -> dict:
     """Metrics of the stage head (and of the generated CoT when ``generate``) on ``dataset``."""
     labels = list(model.config.stage_labels)
     y_true = np.asarray(dataset["stage"])
@@ -100,53 +100,52 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
     head = probs.argmax(-1)
     result = {"stage_head": classification_metrics(y_true, head, labels)}
     if generate:
-        n = len(dataset) if max_generate is None else min(max_generate, len(dataset))
-        rows = dataset.select(range(n))
-        prompts = STAGING_PROMPT
-        if ground:  # the measured features of each epoch go into its prompt
-            from ..grounding import grounded_prompt
+        from .grounded_data import spread_indices
 
-            prompts = [grounded_prompt(r) for r in rows]
+        idx = spread_indices(len(dataset), max_generate)  # spread over the split: every subject and stage
+        n = len(idx)
+        rows = dataset.select(idx)
+        prompts = STAGING_PROMPT
+        if ground:  # the measured features of each epoch (and of its neighbours) go into its prompt
+            from .grounded_data import grounded_columns
+
+            prompts = grounded_columns(dataset, eeg_only=eeg_only)[0]
+            prompts = [prompts[i] for i in idx]
         texts = generate_cot(model, processor, _images(rows), prompt=prompts, max_new_tokens=max_new_tokens,
                              batch_size=max(1, batch_size // 4), progress=progress)
         parsed = [parse_stage(t) for t in texts]
         ok = np.array([p is not None for p in parsed])
         cot_pred = np.array([labels.index(p) if p is not None else -1 for p in parsed])
-        cot = classification_metrics(y_true[:n][ok], cot_pred[ok], labels)
+        cot = classification_metrics(y_true[idx][ok], cot_pred[ok], labels)
         cot["parse_failure_rate"] = float(1 - ok.mean()) if n else float("nan")
         cot["n_generated"] = int(n)
         cot["ground"] = bool(ground)
-        cot["head_cot_agreement"] = float((cot_pred[ok] == head[:n][ok]).mean()) if ok.any() else float("nan")
+        cot["eeg_only"] = bool(eeg_only)
+        cot["head_cot_agreement"] = float((cot_pred[ok] == head[idx][ok]).mean()) if ok.any() else float("nan")
         result["cot"] = cot
-        faith = _faithfulness(dataset, n, texts, labels)
+        faith = _faithfulness(dataset, idx, texts, eeg_only=eeg_only)
         claims = faith.pop("claims")
         if faith:
             result["faithfulness"] = faith
-        result["examples"] = [{"index": i, "stage": labels[int(y_true[i])], "generated": texts[i],
-                               "claims": [{k: c[k] for k in ("type", "value", "measured", "ok")} for c in claims[i]]
+        result["examples"] = [{"index": i, "stage": labels[int(y_true[i])], "generated": texts[k],
+                               "claims": [{k2: c[k2] for k2 in ("type", "value", "measured", "ok")} for c in claims[k]]
                                if claims else None}
-                              for i in range(min(5, n))]
+                              for k, i in enumerate(idx[:5])]
     return result
 
 
-def _faithfulness(dataset, n: int, texts: list[str], labels: list[str]) -> dict:
+def _faithfulness(dataset, idx: list[int], texts: list[str], *, eeg_only: bool = False) -> dict:
     """Claims of each generated CoT checked against the features measured on its epoch (and its neighbours)."""
     from ..faithfulness import EEG_KEYS, faithfulness_report
+    from .grounded_data import neighbour_context
 
     if any(k not in dataset.column_names for k in EEG_KEYS):
         return {"claims": None}  # a dataset without measured features: nothing to check against
-    cols = dataset.select_columns([*EEG_KEYS, "stage", "recording", "epoch_index"])
-    rows = [cols[i] for i in range(min(n + 1, len(cols)))]
-    neighbours = []
-    for i in range(n):
-        ctx = {}
-        for side, j in (("prev", i - 1), ("next", i + 1)):
-            if 0 <= j < len(rows) and rows[j]["recording"] == rows[i]["recording"] and \
-                    abs(rows[j]["epoch_index"] - rows[i]["epoch_index"]) == 1:
-                ctx[f"{side}_features"] = rows[j]
-                ctx[f"{side}_stage"] = labels[rows[j]["stage"]]
-        neighbours.append(ctx)
-    return faithfulness_report(texts, rows[:n], neighbours=neighbours)
+    table = dataset.select_columns(list(EEG_KEYS)).select(idx).to_pandas().to_dict("records")
+    if eeg_only:  # the prompts said "no EOG channel; no EMG channel": claims are checked against that
+        table = [{**r, "eye_movement_count": float("nan"), "emg_rms_uv": float("nan")} for r in table]
+    context = neighbour_context(dataset)
+    return faithfulness_report(texts, table, neighbours=[context[i] for i in idx])
 
 
 def plot_confusion(metrics: dict, path: Path, *, title: str) -> None:
@@ -212,9 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--generate", action="store_true", help="also generate and score the Chain-of-Thought")
     p.add_argument("--max_new_tokens", type=int, default=512)
-    p.add_argument("--max_generate", type=int, default=None, help="generate for the first N rows only")
+    p.add_argument("--max_generate", type=int, default=None,
+                   help="generate for N rows spread evenly over the split (default: all)")
     p.add_argument("--max_samples", type=int, default=None, help="evaluate the first N rows only")
     p.add_argument("--ground", action="store_true", help="put each epoch's measured features into the prompt")
+    p.add_argument("--eeg_only", action="store_true",
+                   help="with --ground: treat the epochs as recorded without EOG and EMG (as DREAMS, many "
+                        "home montages)")
     return p
 
 
@@ -234,7 +237,8 @@ def main(argv=None) -> int:
         ds = ds.select(range(min(args.max_samples, len(ds))))
     model, processor = load_model(args.model)
     result = evaluate_model(model, processor, ds, batch_size=args.batch_size, generate=args.generate,
-                            max_new_tokens=args.max_new_tokens, max_generate=args.max_generate, ground=args.ground)
+                            max_new_tokens=args.max_new_tokens, max_generate=args.max_generate, ground=args.ground,
+                            eeg_only=args.eeg_only)
     path = write_results(result, args.output_dir)
     head = result["stage_head"]
     print(f"stage head: n={head['n']} accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "

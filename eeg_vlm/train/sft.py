@@ -50,6 +50,9 @@ class EEGVLMScriptArguments:
     merge_adapters: bool = field(default=False, metadata={"help": "save the LoRA-merged full model"})
     ground_prompts: bool = field(default=False, metadata={
         "help": "train on grounded prompts (each epoch's measured features in the prompt)"})
+    drop_eog_emg: float = field(default=0.0, metadata={
+        "help": "with --ground_prompts: fraction of rows whose EOG/EMG are dropped (prompt and answer say so), "
+                "for recordings without them"})
     freeze_stage_head: bool = field(default=False, metadata={
         "help": "keep the enhancement, alignment and stage head as they are (train the projector and LM only)"})
 
@@ -89,11 +92,19 @@ def load_splits(script_args: EEGVLMScriptArguments):
         raise ValueError(f"dataset: {script_args.dataset!r} has no {script_args.dataset_train_split!r} split; "
                          "build it with `python -m eeg_vlm.dataset_builder build`.")
     train = data[script_args.dataset_train_split]
+    if script_args.ground_prompts:  # before any subset: the neighbours are the adjacent rows of each recording
+        from .grounded_data import add_grounded_columns
+
+        train = add_grounded_columns(train, drop_eog_emg=script_args.drop_eog_emg)
     if script_args.max_train_samples:  # a seeded shuffle first, so the subset spans every night and stage
         train = train.shuffle(seed=0).select(range(min(script_args.max_train_samples, len(train))))
     evald = None
     if script_args.dataset_eval_split and script_args.dataset_eval_split in data:
         evald = data[script_args.dataset_eval_split]
+        if script_args.ground_prompts:
+            from .grounded_data import add_grounded_columns
+
+            evald = add_grounded_columns(evald)
         if script_args.max_eval_samples:
             evald = evald.select(range(min(script_args.max_eval_samples, len(evald))))
     return train, evald

@@ -1,0 +1,116 @@
+"""Grounded training and evaluation rows: each epoch's prompt carries its measured features and its neighbours'.
+
+    python -m eeg_vlm.train sft --ground_prompts --drop_eog_emg 0.4 ...
+
+A built dataset stores one row per 30-s epoch, in recording order, with the features ``features.py`` measured.
+:func:`neighbour_context` finds each row's neighbours the way the builder did (the adjacent rows of the same
+recording), :func:`grounded_columns` writes the grounded prompt of every row and its answer, rewritten by
+``cot.make_cot`` from exactly the numbers the prompt states; for rows whose EOG / EMG are dropped at random (so the
+model also learns to explain nights recorded without them, such as EEG-only montages) both say so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dataset_builder.cot import STAGES, make_cot
+from ..faithfulness import EEG_KEYS
+from ..grounding import grounded_prompt
+
+#: how a dropped row loses its channels: both (an EEG-only recording) twice as often as either one alone
+DROP_MODES = (("eye_movement_count", "emg_rms_uv"), ("eye_movement_count", "emg_rms_uv"), ("eye_movement_count",),
+              ("emg_rms_uv",))
+
+
+def _table(dataset) -> list[dict]:
+    missing = [k for k in (*EEG_KEYS, "stage", "recording") if k not in dataset.column_names]
+    if missing:
+        raise ValueError(f"dataset: missing columns {missing}; expected a dataset built by "
+                         "`python -m eeg_vlm.dataset_builder build` (it stores the measured features).")
+    return dataset.select_columns([*EEG_KEYS, "stage", "recording"]).to_pandas().to_dict("records")
+
+
+def neighbour_context(dataset) -> list[dict]:
+    """Per row: ``prev_features``, ``next_features``, ``prev_stage``, ``next_stage`` (None at a recording's ends).
+
+    Rows are neighbours when they are adjacent and belong to the same recording, as when the builder wrote the
+    Chain-of-Thought labels.
+    """
+    rows = _table(dataset)
+    out = []
+    for i, row in enumerate(rows):
+        ctx = {}
+        for side, j in (("prev", i - 1), ("next", i + 1)):
+            near = rows[j] if 0 <= j < len(rows) and rows[j]["recording"] == row["recording"] else None
+            ctx[f"{side}_features"] = None if near is None else {k: near[k] for k in EEG_KEYS}
+            ctx[f"{side}_stage"] = None if near is None else STAGES[int(near["stage"])]
+        out.append(ctx)
+    return out
+
+
+def spread_indices(n_rows: int, n: int | None) -> list[int]:
+    """``n`` row indices spread evenly over ``n_rows`` (every row when ``n`` is None or large enough).
+
+    The first rows of a split are one subject's first hours (mostly wake); an even spread samples every subject
+    and stage.
+    """
+    if n is None or n >= n_rows:
+        return list(range(n_rows))
+    if n < 1:
+        raise ValueError(f"n: received {n}, expected >= 1 rows to sample (or None for all).")
+    return sorted({int(i) for i in np.linspace(0, n_rows - 1, n).round()})
+
+
+def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = False,
+                     seed: int = 0) -> tuple[list[str], list[str]]:
+    """The grounded prompt and the answer of every row.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        A built split (rows in recording order).
+    drop_eog_emg : float
+        Fraction of rows (0-1) whose EOG and/or EMG are dropped (see :data:`DROP_MODES`): their prompt says "no
+        EOG channel" / "no EMG channel" and their answer says so too.
+    eeg_only : bool
+        Drop EOG and EMG from every row (evaluation as on an EEG-only recording).
+    seed : int
+        Seed of the drop draw (deterministic).
+
+    Returns
+    -------
+    prompts, answers : list of str
+    """
+    if not 0.0 <= float(drop_eog_emg) <= 1.0:
+        raise ValueError(f"drop_eog_emg: received {drop_eog_emg!r}, expected a fraction of rows between 0 and 1.")
+    rows = _table(dataset)
+    context = neighbour_context(dataset)
+    question = dataset[0]["messages"][0]["content"]
+    question = next(part["text"] for part in question if part["type"] == "text")
+    rng = np.random.default_rng(seed)
+    draw, mode = rng.random(len(rows)), rng.integers(0, len(DROP_MODES), len(rows))
+    prompts, answers = [], []
+    for i, row in enumerate(rows):
+        feats = {k: float(row[k]) for k in EEG_KEYS}
+        ctx = context[i]
+        if eeg_only:
+            feats.update(eye_movement_count=math.nan, emg_rms_uv=math.nan)
+        elif draw[i] < drop_eog_emg:
+            feats.update(dict.fromkeys(DROP_MODES[mode[i]], math.nan))
+        # the answer is rewritten from the stored (float32) features the prompt states: the builder wrote the
+        # `cot` column from float64 values, and ~2 % of rows round a half-percent the other way
+        answers.append(make_cot(feats, STAGES[int(row["stage"])], **ctx))
+        prompts.append(grounded_prompt(feats, question, prev_features=ctx["prev_features"],
+                                       next_features=ctx["next_features"]))
+    return prompts, answers
+
+
+def add_grounded_columns(dataset, **kwargs):
+    """``dataset`` with ``grounded_prompt`` and ``grounded_answer`` columns (see :func:`grounded_columns`)."""
+    prompts, answers = grounded_columns(dataset, **kwargs)
+    return dataset.add_column("grounded_prompt", prompts).add_column("grounded_answer", answers)
+
+
+__all__ = ["DROP_MODES", "add_grounded_columns", "grounded_columns", "neighbour_context", "spread_indices"]
