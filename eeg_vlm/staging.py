@@ -11,6 +11,7 @@ Chain-of-Thought is generated only for the epochs asked for with ``explain``.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -222,11 +223,14 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
 
         around = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < n})
         spe = rec.samples_per_epoch
-        measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]),
-                                  rec.sampling_rate).to_dict("records")
+        eog, emg = _eog_emg(data, n, renderer.epoch_seconds)
+        measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
+                                  eog_epochs=None if eog is None else eog[around],
+                                  emg_epochs=None if emg is None else emg[around]).to_dict("records")
         feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
-        prompts = [grounded_prompt(feats[i]) for i in indices] if ground else STAGING_PROMPT
+        prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
+                    for i in indices] if ground else STAGING_PROMPT)
         for i, text in zip(indices, generate_cot(net, processor, images, prompt=prompts, progress=progress)):
             reasoning[i] = text
             claims[i] = check_claims(text, feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
@@ -237,6 +241,17 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
                        source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs,
                        claims=claims)
+
+
+def _eog_emg(data, n_epochs: int, epoch_sec: float):
+    """EOG and chin EMG epochs of an EDF night (None each when the file has no such channel or is not a file)."""
+    if not isinstance(data, (str, os.PathLike)):
+        return None, None
+    from .io.eog_emg import read_eog_emg
+
+    eog, emg, names = read_eog_emg(data, n_epochs=n_epochs, epoch_sec=epoch_sec)
+    logger.info("explanations measure EOG %s and chin EMG %s", names["eog"] or "(none)", names["emg"] or "(none)")
+    return eog, emg
 
 
 def explain_epoch(data, epoch: int, **kwargs) -> str:

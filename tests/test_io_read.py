@@ -516,3 +516,40 @@ def test_io_package_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- EOG / chin EMG for the grounded explanations (eeg_vlm.io.eog_emg) ---
+
+
+def test_eog_emg_are_read_in_uv_and_cut_into_the_eeg_epochs(tmp_path):
+    from eeg_vlm.io.eog_emg import read_eog_emg
+
+    rng = np.random.default_rng(0)
+    eeg, eog = rng.normal(0, 20, 100 * 95), rng.normal(0, 50, 100 * 95)
+    emg = np.abs(rng.normal(0, 0.002, 95))  # a 1-Hz envelope in mV, as some exports write it
+    path = write_edf(tmp_path / "n.edf", [("EEG Fpz-Cz", 100, eeg, "uV"), ("EOG horizontal", 100, eog, "uV"),
+                                          ("EMG submental", 1, emg, "mV", 0.01)])
+    eog_ep, emg_ep, names = read_eog_emg(path, n_epochs=3)
+    assert names == {"eog": "EOG horizontal", "emg": "EMG submental"}
+    assert eog_ep.shape == (3, 3000) and emg_ep.shape == (3, 30)  # (E, samples per 30-s epoch)
+    np.testing.assert_allclose(eog_ep.ravel(), eog[:9000], atol=0.01)
+    np.testing.assert_allclose(emg_ep.ravel(), emg[:90] * 1000, rtol=0.01, atol=0.01)  # mV -> uV
+
+
+def test_eeg_only_night_has_no_eog_or_emg(tmp_path):
+    from eeg_vlm.io.eog_emg import read_eog_emg
+
+    path = write_edf(tmp_path / "n.edf", [("C3-A1", 100, np.random.default_rng(1).normal(0, 20, 6000), "uV"),
+                                          ("Leg EMG", 200, np.random.default_rng(2).normal(0, 5, 12000), "uV")])
+    assert read_eog_emg(path, n_epochs=2) == (None, None, {"eog": None, "emg": None})
+
+
+@pytest.mark.parametrize(("labels", "eog", "emg"), [
+    (["EEG Fpz-Cz", "EOG left", "EOG horizontal", "EMG submental"], 2, 3),  # horizontal EOG first
+    (["C4-M1", "E1-M2", "Chin1-Chin2", "LAT"], 1, 2),  # AASM names
+    (["Fz", "Tibialis EMG", "EMG Chin"], None, 2),  # leg EMG is never chin tone
+])
+def test_eog_and_chin_emg_channels_are_found_by_name(labels, eog, emg):
+    from eeg_vlm.io.eog_emg import find_emg_channel, find_eog_channel
+
+    assert (find_eog_channel(labels), find_emg_channel(labels)) == (eog, emg)

@@ -135,3 +135,57 @@ def test_collator_ground_puts_the_measured_features_in_the_prompt(tiny_dataset, 
     # the answer (and so the loss) is unchanged
     for batch in (plain, grounded):
         assert tiny_tokenizer.decode(batch["input_ids"][0][batch["labels"][0] != -100]) == rows[0]["cot"] + "<|im_end|>"
+
+
+def test_grounded_answers_cite_exactly_the_numbers_their_prompt_states(tiny_dataset):
+    from datasets import load_from_disk
+
+    from eeg_vlm.dataset_builder.cot import parse_claims
+    from eeg_vlm.train.grounded_data import grounded_columns
+
+    rows = load_from_disk(str(tiny_dataset))["train"]
+    prompts, answers = grounded_columns(rows, drop_eog_emg=0.5, seed=1)
+    assert len(prompts) == len(answers) == len(rows)
+    for prompt, answer in zip(prompts, answers):
+        said = [(c["type"], c["value"]) for c in parse_claims(prompt)]
+        cited = [(c["type"], c["value"]) for c in parse_claims(answer) if not c["type"].endswith("_stage")]
+        assert said == cited  # every number of the answer is in the prompt, in the same phrase
+
+
+def test_neighbours_stop_at_recording_boundaries(tiny_dataset):
+    from datasets import load_from_disk
+
+    from eeg_vlm.train.grounded_data import neighbour_context
+
+    rows = load_from_disk(str(tiny_dataset))["train"]
+    ctx, recordings = neighbour_context(rows), rows["recording"]
+    for i, c in enumerate(ctx):
+        first, last = i == 0 or recordings[i - 1] != recordings[i], i + 1 == len(rows) or recordings[i + 1] != recordings[i]
+        assert (c["prev_features"] is None) == first and (c["next_features"] is None) == last
+        assert (c["prev_stage"] is None) == first and (c["next_stage"] is None) == last
+
+
+def test_drop_eog_emg_says_so_in_prompt_and_answer_and_is_seeded(tiny_dataset):
+    from datasets import load_from_disk
+
+    from eeg_vlm.train.grounded_data import grounded_columns
+
+    rows = load_from_disk(str(tiny_dataset))["train"]
+    kept = grounded_columns(rows, drop_eog_emg=0.0)
+    dropped = grounded_columns(rows, drop_eog_emg=1.0, seed=3)
+    assert not any("no EOG channel" in p or "no EMG channel" in p for p in kept[0])
+    assert all("no EOG channel" in p or "no EMG channel" in p for p in dropped[0])
+    assert all(("no EOG channel" in p) == ("no EOG channel" in a) for p, a in zip(*dropped))
+    assert dropped == grounded_columns(rows, drop_eog_emg=1.0, seed=3)
+    eeg_only = grounded_columns(rows, eeg_only=True)[0]
+    assert all("no EOG channel" in p and "no EMG channel" in p for p in eeg_only)
+    with pytest.raises(ValueError, match="drop_eog_emg"):
+        grounded_columns(rows, drop_eog_emg=1.5)
+
+
+def test_evaluation_sample_spreads_over_the_split():
+    from eeg_vlm.train.grounded_data import spread_indices
+
+    assert spread_indices(10, None) == list(range(10)) and spread_indices(5, 99) == list(range(5))
+    idx = spread_indices(3180, 100)
+    assert len(idx) == 100 and idx[0] == 0 and idx[-1] == 3179 and max(b - a for a, b in zip(idx, idx[1:])) <= 33

@@ -105,6 +105,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     from ..dataset_builder.simulate import simulate_random
     from ..image_processing_eeg_vlm import EEGVLMImageProcessor
     from .evaluate import evaluate_model, write_results
+    from .model_card import write_model_card
     from .modeling_setup import build_from_preset, load_model
     from .sft import EEGVLMScriptArguments, train
 
@@ -166,6 +167,11 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         words_phase(last, out / "phase3", phase3_steps, phase3_samples)
         last = out / "phase3"
     model, processor = load_model(last)
+    final = out / "model"
+    if final.exists():
+        shutil.rmtree(final)
+    model.save_pretrained(final)  # before evaluation, which pads the tokenizer on the left to generate
+    processor.save_pretrained(final)
     result = evaluate_model(model, processor, test_ds, batch_size=64, generate=generate_n > 0,
                             max_generate=generate_n, ground=ground, progress=progress)
     result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
@@ -175,12 +181,8 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                           "minutes": round((time.time() - t0) / 60, 1),
                           "splits": {k: len(v) for k, v in data.items()},
                           "test_subjects": sorted(set(test_ds["subject"]))}
-    final = out / "model"
-    if final.exists():
-        shutil.rmtree(final)
-    model.save_pretrained(final)
-    processor.save_pretrained(final)
     write_results(result, final)
+    write_model_card(final, metrics=result["stage_head"], dataset_id=None, base_config=model.config, split="test")
     return result
 
 

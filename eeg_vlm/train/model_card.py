@@ -32,7 +32,8 @@ the training data (other montages, ages, pathologies, amplifiers) is unknown unt
 """
 
 
-def write_model_card(out, *, metrics: dict | None, dataset_id: str | None, base_config, repo: str = "DIR") -> Path:
+def write_model_card(out, *, metrics: dict | None, dataset_id: str | None, base_config, repo: str = "DIR",
+                     split: str = "validation") -> Path:
     """Write ``out/README.md`` with YAML metadata (licence, tags, ``model-index`` when metrics are given)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -42,7 +43,7 @@ def write_model_card(out, *, metrics: dict | None, dataset_id: str | None, base_
         for name, key in (("accuracy", "accuracy"), ("f1", "macro_f1"), ("cohen_kappa", "cohen_kappa")):
             eval_results.append(EvalResult(task_type="image-classification", task_name="Sleep staging",
                                            dataset_type=dataset_id or "local", dataset_name=dataset_id or "local",
-                                           dataset_split="validation", metric_type=name, metric_name=key,
+                                           dataset_split=split, metric_type=name, metric_name=key,
                                            metric_value=round(float(metrics[key]), 4)))
     data = ModelCardData(
         model_name="eeg-vlm", license="apache-2.0", library_name="transformers", pipeline_tag="image-text-to-text",
