@@ -33,6 +33,7 @@ import numpy as np
 
 import eeg_vlm
 from eeg_vlm.io import load_recording
+from eeg_vlm.io.eog_emg import read_eog_emg
 from eeg_vlm.staging import load_staging_model
 
 logger = logging.getLogger(__name__)
@@ -200,15 +201,20 @@ def _check_epoch(epoch, night) -> int:
     return int(epoch)
 
 
-def _segment(night: dict, epoch: int, context: int):
-    """The epoch with ``context`` neighbours on each side (fewer at the edges), in uV at 100 Hz, and its index."""
+def _segment(night: dict, epoch: int, context: int, *, with_eog_emg: bool = False):
+    """The epoch with ``context`` neighbours on each side (fewer at the edges), in uV at 100 Hz, and its index
+    (and, ``with_eog_emg``, the EOG / chin EMG epochs of the same span, for the explanation)."""
     if not Path(night["path"]).exists():
         raise ValueError(f"epoch: the recording {night['name']!r} of this session is no longer on the server "
                          f"(uploads are kept {KEEP_SECONDS // 60} min). Upload it again and stage it.")
     rec = load_recording(night["path"], channel=night["channel"])
     n = rec.samples_per_epoch
     first, last = max(0, epoch - context), min(rec.n_epochs, epoch + context + 1)
-    return rec.data[first * n : last * n], rec.sampling_rate, epoch - first
+    if not with_eog_emg:
+        return rec.data[first * n : last * n], rec.sampling_rate, epoch - first
+    eog, emg, _ = read_eog_emg(night["path"], n_epochs=rec.n_epochs, epoch_sec=rec.epoch_sec)
+    eog_emg = tuple(None if x is None else x[first:last] for x in (eog, emg))
+    return rec.data[first * n : last * n], rec.sampling_rate, epoch - first, eog_emg
 
 
 def show_epoch(epoch, night) -> tuple:
@@ -249,9 +255,10 @@ def explain(epoch, night) -> str:
             return (f"Epoch {epoch} is unscorable (flat signal or a gap in the recording): the model gives no stage "
                     "and no reasoning for it.")
         _, processor = load_staging_model(model_spec())
-        segment, rate, local = _segment(night, epoch, processor.image_processor.context_epochs)
+        segment, rate, local, eog_emg = _segment(night, epoch, processor.image_processor.context_epochs,
+                                                 with_eog_emg=True)
         result = eeg_vlm.stage_night(segment, sampling_rate=rate, model=model_spec(), explain=[local],
-                                     progress=False)
+                                     eog_emg=eog_emg, progress=False)
         return result.reasoning[local] + format_claims(result.claims[local])
 
 

@@ -189,3 +189,30 @@ def test_evaluation_sample_spreads_over_the_split():
     assert spread_indices(10, None) == list(range(10)) and spread_indices(5, 99) == list(range(5))
     idx = spread_indices(3180, 100)
     assert len(idx) == 100 and idx[0] == 0 and idx[-1] == 3179 and max(b - a for a, b in zip(idx, idx[1:])) <= 33
+
+
+def test_tokenizer_gives_one_token_per_digit_and_round_trips(tiny_tokenizer):
+    text = "the peak-to-peak amplitude is 181 uV; chin EMG RMS is 2.9 uV"
+    ids = tiny_tokenizer(text)["input_ids"]
+    pieces = [tiny_tokenizer.decode([i]) for i in ids]
+    assert tiny_tokenizer.decode(ids) == text
+    assert all(not any(ch.isdigit() for ch in p) or p.strip() in "0123456789" for p in pieces)
+    assert "".join(p for p in pieces if p.strip().isdigit()) == "18129"
+
+
+def test_fresh_language_model_keeps_every_visual_weight(tiny_tokenizer):
+    import torch
+
+    from eeg_vlm.train.modeling_setup import build_from_preset, fresh_language_model
+
+    corpus = ["Slow waves cover 41 % of the epoch. Stage: N3", "detected 2 sleep spindles. Stage: N2"] * 20
+    torch.manual_seed(0)
+    old, processor = build_from_preset("tiny", corpus, {"size": 64, "seconds_per_pixel": 1.0}, split_digits=False)
+    new, new_processor = fresh_language_model(old, processor, corpus, "tiny", seed=1)
+    assert len(new_processor.tokenizer) != len(processor.tokenizer)  # digits now split: another vocabulary
+    old_sd, new_sd = old.state_dict(), new.state_dict()
+    for key, value in old_sd.items():
+        if key.startswith(("model.language_model.", "lm_head.")):
+            continue
+        assert torch.equal(value, new_sd[key]), key
+    assert new.config.image_token_id == new_processor.tokenizer.convert_tokens_to_ids("<image>")

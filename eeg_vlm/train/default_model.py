@@ -7,7 +7,8 @@
 2. Phase 1, the visual side: a small CLIP-style tower + enhancement + alignment + stage head, trained on every
    training epoch with the class-weighted stage loss and the alignment loss (the LM is not run: minutes, not hours).
    Amplitude robustness comes from the simulator's per-subject amplitude spread.
-3. Phase 2 and 3, the words: TRL SFT of the projector and the small LM (tokenizer trained on the CoT corpus) on
+3. Phase 2 and 3, the words: TRL SFT of the projector and a fresh small LM (tokenizer trained on the CoT corpus,
+   one token per digit so that cited numbers are copied digit by digit) on
    grounded prompts (each epoch's measured features and its neighbours' in the prompt; EOG/EMG dropped from 40 % of
    the rows so EEG-only nights are in-distribution), 300 steps on 3,000 answers then 1,200 steps on 10,000, the
    visual side frozen so the stage head keeps its phase-1 weights.
@@ -106,7 +107,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     from ..image_processing_eeg_vlm import EEGVLMImageProcessor
     from .evaluate import evaluate_model, write_results
     from .model_card import write_model_card
-    from .modeling_setup import build_from_preset, load_model
+    from .modeling_setup import build_from_preset, fresh_language_model, load_model
     from .sft import EEGVLMScriptArguments, train
 
     out = Path(out)
@@ -140,7 +141,8 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     if not (phase1 / "model.safetensors").exists():
         torch.manual_seed(seed)
         corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
-        model, processor = build_from_preset("small", corpus, EEGVLMImageProcessor().to_dict())
+        # the shipped stage head was initialised next to a whole-number tokenizer: keep that draw reproducible
+        model, processor = build_from_preset("small", corpus, EEGVLMImageProcessor().to_dict(), split_digits=False)
         info = train_visual_side(model, processor, visual_train, val_ds, epochs=phase1_epochs, seed=seed,
                                  progress=progress)
         model.save_pretrained(phase1)
@@ -161,8 +163,14 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                                        freeze_stage_head=True, ground_prompts=ground, drop_eog_emg=drop_eog_emg)
         train(args, ModelConfig(model_name_or_path=str(source)), script)
 
+    words = out / "phase1-words"  # phase 1's visual side + a fresh LM whose tokenizer has one token per digit
+    if not (words / "model.safetensors").exists():
+        corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
+        model, processor = fresh_language_model(*load_model(phase1), corpus, "small", seed=seed)
+        model.save_pretrained(words)
+        processor.save_pretrained(words)
     last = out / "phase2"
-    words_phase(phase1, last, phase2_steps, phase2_samples)
+    words_phase(words, last, phase2_steps, phase2_samples)
     if phase3_steps:  # phase 3: more of the same on a larger subset (the words need more steps than the head)
         words_phase(last, out / "phase3", phase3_steps, phase3_samples)
         last = out / "phase3"

@@ -34,12 +34,13 @@ PRESETS = {
 
 
 def build_from_preset(preset: str, corpus: list[str], image_processor_config: dict, *, alignment_mode="cross_attention",
-                      max_position_embeddings: int = 2048):
-    """A new model + processor for ``preset``, with a tokenizer trained on ``corpus``."""
+                      max_position_embeddings: int = 2048, split_digits: bool = True):
+    """A new model + processor for ``preset``, with a tokenizer trained on ``corpus`` (one token per digit unless
+    ``split_digits=False``)."""
     if preset not in PRESETS:
         raise ValueError(f"model_preset: received {preset!r}, expected one of {sorted(PRESETS)}.")
     p = PRESETS[preset]
-    tokenizer = train_bpe_tokenizer(corpus, vocab_size=p["vocab_size"])
+    tokenizer = train_bpe_tokenizer(corpus, vocab_size=p["vocab_size"], split_digits=split_digits)
     image_processor = EEGVLMImageProcessor(**{k: v for k, v in image_processor_config.items()
                                               if k not in ("image_processor_type", "processor_class")})
     if image_processor.size % p["patch_size"]:
@@ -55,6 +56,26 @@ def build_from_preset(preset: str, corpus: list[str], image_processor_config: di
     model = EEGVLMForConditionalGeneration(config)
     _set_generation_defaults(model, tokenizer)
     return model, EEGVLMProcessor(image_processor, tokenizer, num_image_tokens=config.num_visual_tokens)
+
+
+def fresh_language_model(model, processor, corpus: list[str], preset: str = "small", *, seed: int = 0,
+                         split_digits: bool = True):
+    """``model`` with a new, untrained LM and tokenizer (trained on ``corpus``); every visual weight is kept.
+
+    For a model whose LM was never trained (after phase 1 of ``default-model``): the words are trained next, and
+    their tokenizer can change without touching the stage head.
+    """
+    import torch
+
+    torch.manual_seed(seed)
+    new, new_processor = build_from_preset(preset, corpus, processor.image_processor.to_dict(),
+                                           alignment_mode=model.config.alignment_mode, split_digits=split_digits)
+    keep = {k: v for k, v in model.state_dict().items() if not k.startswith(("model.language_model.", "lm_head."))}
+    missing, unexpected = new.load_state_dict(keep, strict=False)
+    if unexpected or any(not k.startswith(("model.language_model.", "lm_head.")) for k in missing):
+        raise ValueError(f"model: its visual weights do not fit preset {preset!r} (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}); pass the preset it was built with.")
+    return new, new_processor
 
 
 def build_from_components(vision: str, text: str, image_processor_config: dict, *, dtype=None, **options):
