@@ -73,7 +73,7 @@ def check_claims(text: str, features: Mapping, *, prev_features: Mapping | None 
                 if source is not None:
                     measured = float(source[key])
                     ok = _within(key, value, measured)
-        elif kind == "features_stage":  # the AASM rule it invokes, applied to the measured features
+        elif kind in ("features_stage", "rule_stage"):  # the AASM rule it invokes, applied to the measured features
             measured = stage_from_features({k: float(features[k]) for k in EEG_KEYS})
             ok = value == measured
         out.append({**claim, "measured": measured, "ok": ok})
@@ -98,9 +98,9 @@ def self_consistent(text: str) -> bool | None:
     if "emg_absent" in stated:
         evidence["emg_rms_uv"] = math.nan
     derived = stage_from_features(evidence)
-    said = stated.get("features_stage")
-    if said is not None and said != derived:
-        return False
+    for kind in ("rule_stage", "features_stage"):  # the first met rule it names, and the stage it concludes
+        if stated.get(kind) is not None and stated[kind] != derived:
+            return False
     scorer = stated.get("scorer_stage")
     if scorer is not None:  # the text says the expert label differs from the evidence
         return final == scorer and scorer != derived

@@ -31,7 +31,7 @@ TYPICAL = {
     "REM": dict(BASE, theta_rel=0.36, eye_movement_count=6.0, emg_rms_uv=0.64, amplitude_uv=41.0),
 }
 # numbers that belong to the fixed template (band edges, criteria, thresholds, step numbers)
-TEMPLATE_NUMBERS = {"0.5", "2", "4", "8", "11", "12", "16", "30", "75", "20", "50", "1.0", "2.5"}
+TEMPLATE_NUMBERS = {"0.5", "2", "4", "8", "11", "12", "16", "30", "75", "20", "50", "1.0", "2.5", "25"}
 NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:\.\d+)?")  # a number, not the digit of a stage name (N2)
 FORMATS = {"_fraction": lambda x: round(100 * x) / 100, "_rel": lambda x: round(100 * x) / 100}
 
@@ -50,7 +50,7 @@ def test_each_stage_ends_with_its_label_and_the_rules_agree(stage):
     assert parse_stage(text) == stage
     assert stage_from_features(TYPICAL[stage]) == stage
     assert f"the measured features point to {stage}, in agreement with the scorer" in text
-    assert [line[:2] for line in text.splitlines()[:6]] == ["1.", "2.", "3.", "4.", "5.", "6."]
+    assert [line[:2] for line in text.splitlines()[:7]] == ["1.", "2.", "3.", "4.", "5.", "6.", "7."]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -67,7 +67,7 @@ def test_every_number_in_the_text_is_a_feature_value_as_formatted(stage):
         elif kind in feats:
             assert value == pytest.approx(_as_printed(kind, feats[kind]), abs=1e-12), kind
     # blank out every claimed number: what is left must be the template's own constants
-    skeleton = re.sub(r"(?m)^[1-6]\. ", "", text)  # step numbers
+    skeleton = re.sub(r"(?m)^[1-7]\. ", "", text)  # step numbers
     for pattern in CLAIM_PATTERNS.values():
         skeleton = pattern.sub(lambda m: NUMBER.sub("#", m.group(0)), skeleton)
     assert set(NUMBER.findall(skeleton)) <= TEMPLATE_NUMBERS
@@ -89,7 +89,7 @@ def test_parse_claims_round_trips_make_cot():
     expected = {k: _as_printed(k, v) for k, v in feats.items() if k not in ("rms_uv", "eye_movement_count")}
     expected.update({f"prev_{k}": _as_printed(k, TYPICAL["N1"][k])
                      for k in ("slow_wave_fraction", "alpha_fraction", "spindle_count", "kcomplex_count")})
-    expected.update(prev_stage="N1", next_stage="N2", features_stage="N2", eog_absent=None)
+    expected.update(prev_stage="N1", next_stage="N2", features_stage="N2", rule_stage="N2", eog_absent=None)
     assert claims.keys() == expected.keys()
     for key, value in expected.items():
         assert claims[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), key
@@ -98,8 +98,9 @@ def test_parse_claims_round_trips_make_cot():
     assert stage_from_features(parsed) == claims["features_stage"]
 
 
-def test_each_claim_is_found_once():
-    text = make_cot(TYPICAL["REM"], "REM", prev_stage="REM", next_stage="N2",
+@pytest.mark.parametrize("absent", [(), ("eye_movement_count",), ("emg_rms_uv",), ("eye_movement_count", "emg_rms_uv")])
+def test_each_claim_is_found_once(absent):
+    text = make_cot(dict(TYPICAL["REM"], **dict.fromkeys(absent, NAN)), "REM", prev_stage="REM", next_stage="N2",
                     prev_features=TYPICAL["REM"], next_features=TYPICAL["N2"])
     kinds = [c["type"] for c in parse_claims(text)]
     assert len(kinds) == len(set(kinds))
@@ -179,3 +180,16 @@ def test_numpy_values_and_nan_are_formatted_consistently():
     amp = [c for c in parse_claims(text) if c["type"] == "amplitude_uv"][0]["value"]
     assert math.isnan(amp)
     assert make_cot(feats, "W") == text  # deterministic
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_rule_step_names_the_first_met_rule_which_is_the_suggested_stage(stage):
+    import math
+
+    for feats in (TYPICAL[stage], dict(TYPICAL[stage], emg_rms_uv=math.nan),
+                  dict(TYPICAL[stage], eye_movement_count=math.nan, emg_rms_uv=math.nan)):
+        text = make_cot(feats, stage)
+        rules = [c["value"] for c in parse_claims(text) if c["type"] == "rule_stage"]
+        assert rules == [stage_from_features(feats)]  # exactly one rule is met: the first one that holds
+        step = next(line for line in text.splitlines() if line.startswith("7. AASM rules in order: "))
+        assert step.count(" not met") == step.count(";")  # every rule before the met one is said not to hold

@@ -78,6 +78,7 @@ CLAIM_PATTERNS = MappingProxyType({
         rf"(?P<{side}_kcomplex_count>{_NUM}) K-complex(?:es)?\.")
        for side, word in (("prev", "previous"), ("next", "next"))},
     "features_stage": re.compile(rf"measured features (?:alone suggest|point to) (?P<features_stage>{_STAGE})\b"),
+    "rule_stage": re.compile(rf"(?P<rule_stage>{_STAGE}) \([^()]*\) met\b"),
     "scorer_stage": re.compile(rf"the scorer marked (?P<scorer_stage>{_STAGE})\b"),
 })
 _STAGE_LINE = re.compile(rf"^Stage: ({_STAGE})$")
@@ -184,21 +185,22 @@ def stage_from_features(features: Mapping, *, thresholds: Mapping | None = None)
         One of ``STAGES``.
     """
     f = _quantise(_check_features(features, "features", _EEG_KEYS))
-    t = _thresholds(thresholds)
-    if f["slow_wave_fraction"] >= t["slow_wave_fraction_n3"]:
-        return "N3"
-    if f["alpha_fraction"] > t["alpha_fraction_wake"]:
-        return "W"
-    if f["spindle_count"] >= 1 or f["kcomplex_count"] >= 1:
-        return "N2"
-    if f["eye_movement_count"] >= t["rem_min_eye_movements"]:
-        if f["emg_rms_uv"] < t["emg_low_uv"]:
-            return "REM"
-        if math.isnan(f["emg_rms_uv"]) and not f["beta_rel"] >= t["beta_rel_wake"]:
-            return "REM"
-    if f["emg_rms_uv"] > t["emg_high_uv"] or f["beta_rel"] >= t["beta_rel_wake"]:
-        return "W"
-    return "N1"
+    return next(stage for stage, met in _rule_checks(f, _thresholds(thresholds)) if met)
+
+
+def _rule_checks(f: dict, t: dict) -> list[tuple[str, bool]]:
+    """Each rule of :func:`stage_from_features` in order with whether it is met (the last, N1, always is)."""
+    eyes = f["eye_movement_count"] >= t["rem_min_eye_movements"]
+    atonia = f["emg_rms_uv"] < t["emg_low_uv"] or (math.isnan(f["emg_rms_uv"])
+                                                   and not f["beta_rel"] >= t["beta_rel_wake"])
+    return [
+        ("N3", f["slow_wave_fraction"] >= t["slow_wave_fraction_n3"]),
+        ("W", f["alpha_fraction"] > t["alpha_fraction_wake"]),
+        ("N2", f["spindle_count"] >= 1 or f["kcomplex_count"] >= 1),
+        ("REM", bool(eyes and atonia)),
+        ("W", f["emg_rms_uv"] > t["emg_high_uv"] or f["beta_rel"] >= t["beta_rel_wake"]),
+        ("N1", True),
+    ]
 
 
 def _background(f: dict, t: dict) -> str:
@@ -288,6 +290,27 @@ def _context(prev_stage, next_stage, prev_f, next_f) -> str:
     return text
 
 
+def _rules(f: dict, t: dict) -> str:
+    """Step 7: the rules of :func:`stage_from_features` in their order, each marked met / not met up to the first
+    met one, so the stage the features point to follows from one line of the text."""
+    sw, alpha, beta = _pct(t["slow_wave_fraction_n3"]), _pct(t["alpha_fraction_wake"]), _pct(t["beta_rel_wake"])
+    if math.isnan(f["eye_movement_count"]):
+        rem = "REM (rapid eye movements, not assessable without EOG)"
+    elif math.isnan(f["emg_rms_uv"]):
+        rem = f"REM (rapid eye movements and beta under {beta} %, chin EMG not recorded)"
+    else:
+        rem = f"REM (rapid eye movements with chin EMG below {_uv1(t['emg_low_uv'])} uV)"
+    names = [f"N3 (slow waves at least {sw} % of the epoch)", f"W (alpha over more than {alpha} % of the epoch)",
+             "N2 (a sleep spindle or K-complex)", rem,
+             f"W (chin EMG above {_uv1(t['emg_high_uv'])} uV or beta at least {beta} %)", "N1 (none of the above)"]
+    parts = []
+    for name, (_, met) in zip(names, _rule_checks(f, t)):
+        parts.append(f"{name} {'met' if met else 'not met'}")
+        if met:
+            break
+    return "7. AASM rules in order: " + "; ".join(parts) + "."
+
+
 def _conclusion(suggested: str, stage: str, f: dict, prev_stage, next_stage) -> str:
     if suggested == stage:
         return f"Conclusion: the measured features point to {stage}, in agreement with the scorer."
@@ -323,7 +346,8 @@ def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, ne
     Returns
     -------
     str
-        Six numbered steps, a conclusion line and ``Stage: <stage>``, separated by newlines.
+        Seven numbered steps (the last one applies the rules of :func:`stage_from_features` in order), a
+        conclusion line and ``Stage: <stage>``, separated by newlines.
     """
     f = _quantise(_check_features(features, "features", _EEG_KEYS))
     stage = _check_stage(stage, "stage")
@@ -342,6 +366,7 @@ def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, ne
         _eye_movements(f, t),
         _muscle(f, t),
         _context(prev_stage, next_stage, prev_f, next_f),
+        _rules(f, t),
         _conclusion(suggested, stage, f, prev_stage, next_stage),
         f"Stage: {stage}",
     ]

@@ -10,7 +10,7 @@
 3. Phase 2 and 3, the words: TRL SFT of the projector and a fresh small LM (tokenizer trained on the CoT corpus,
    one token per digit so that cited numbers are copied digit by digit) on
    grounded prompts (each epoch's measured features and its neighbours' in the prompt; EOG/EMG dropped from 40 % of
-   the rows so EEG-only nights are in-distribution), 300 steps on 3,000 answers then 1,200 steps on 10,000, the
+   the rows so EEG-only nights are in-distribution), 300 steps on 3,000 answers then 1,600 steps on 12,800, the
    visual side frozen so the stage head keeps its phase-1 weights.
 4. Evaluation on the held-out test subjects (stage head on all epochs, the generated CoT on a sample), saved as
    ``metrics.json`` next to the model. ``--install`` copies the model into the package (``eeg_vlm/default_model``)
@@ -97,7 +97,7 @@ def train_visual_side(model, processor, train, validation, *, epochs=4, batch_si
 
 
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
-        hours=None, extra_channels=(), ground=True, phase3_steps=1200, phase3_samples=10000, drop_eog_emg=0.4,
+        hours=None, extra_channels=(), ground=True, phase3_steps=1600, phase3_samples=12800, drop_eog_emg=0.4,
         progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
@@ -238,8 +238,8 @@ def main(argv=None) -> int:
     p.add_argument("--phase2-steps", type=int, default=300)
     p.add_argument("--phase2-samples", type=int, default=3000)
     p.add_argument("--generate", type=int, default=40, help="test epochs whose CoT is generated and scored")
-    p.add_argument("--phase3-steps", type=int, default=1200, help="further grounded SFT steps (0: none)")
-    p.add_argument("--phase3-samples", type=int, default=10000)
+    p.add_argument("--phase3-steps", type=int, default=1600, help="further grounded SFT steps (0: none)")
+    p.add_argument("--phase3-samples", type=int, default=12800)
     p.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
                    help="train and evaluate the words on grounded prompts (default)")
     p.add_argument("--drop-eog-emg", type=float, default=0.4,
