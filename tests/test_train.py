@@ -152,6 +152,25 @@ def test_grounded_answers_cite_exactly_the_numbers_their_prompt_states(tiny_data
         assert said == cited  # every number of the answer is in the prompt, in the same phrase
 
 
+def test_counterfactual_rows_restate_redrawn_numbers_and_the_rules_follow_them(tiny_dataset):
+    import math
+
+    from datasets import load_from_disk
+
+    from eeg_vlm.dataset_builder.cot import parse_claims, stage_from_features
+    from eeg_vlm.faithfulness import EEG_KEYS
+    from eeg_vlm.train.grounded_data import grounded_columns
+
+    rows = load_from_disk(str(tiny_dataset))["train"]
+    real = grounded_columns(rows)[0]
+    prompts, answers = grounded_columns(rows, counterfactual=1.0, seed=2)
+    assert sum(p != r for p, r in zip(prompts, real)) > 0.9 * len(rows)
+    for prompt, answer in zip(prompts, answers):
+        said = {c["type"]: c["value"] for c in parse_claims(prompt)}
+        rule = next(c["value"] for c in parse_claims(answer) if c["type"] == "rule_stage")
+        assert rule == stage_from_features({k: said.get(k, math.nan) for k in EEG_KEYS})
+
+
 def test_neighbours_stop_at_recording_boundaries(tiny_dataset):
     from datasets import load_from_disk
 

@@ -98,7 +98,7 @@ def train_visual_side(model, processor, train, validation, *, epochs=4, batch_si
 
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
         hours=None, extra_channels=(), ground=True, phase3_steps=1600, phase3_samples=12800, drop_eog_emg=0.4,
-        progress=True) -> dict:
+        phase4_steps=600, phase4_samples=4800, counterfactual=0.5, progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -150,7 +150,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         (phase1 / "phase1.json").write_text(json.dumps(info, indent=1))
     info = json.loads((phase1 / "phase1.json").read_text())
 
-    def words_phase(source: Path, dest: Path, steps: int, samples: int) -> None:
+    def words_phase(source: Path, dest: Path, steps: int, samples: int, counterfactual: float = 0.0) -> None:
         """TRL SFT of the projector and LM from ``source`` into ``dest``, the visual side frozen (resumable)."""
         if (dest / "model.safetensors").exists():
             return
@@ -160,7 +160,8 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                          max_length=None, seed=seed, dataloader_num_workers=0)
         # max_train_samples takes a seeded shuffle, so the subset covers every night and stage
         script = EEGVLMScriptArguments(dataset=str(data_dir), dataset_eval_split=None, max_train_samples=samples,
-                                       freeze_stage_head=True, ground_prompts=ground, drop_eog_emg=drop_eog_emg)
+                                       freeze_stage_head=True, ground_prompts=ground, drop_eog_emg=drop_eog_emg,
+                                       counterfactual=counterfactual)
         train(args, ModelConfig(model_name_or_path=str(source)), script)
 
     words = out / "phase1-words"  # phase 1's visual side + a fresh LM whose tokenizer has one token per digit
@@ -174,6 +175,9 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     if phase3_steps:  # phase 3: more of the same on a larger subset (the words need more steps than the head)
         words_phase(last, out / "phase3", phase3_steps, phase3_samples)
         last = out / "phase3"
+    if phase4_steps and ground:  # phase 4: counterfactual numbers teach the rule step to follow the stated numbers
+        words_phase(last, out / "phase4", phase4_steps, phase4_samples, counterfactual=counterfactual)
+        last = out / "phase4"
     model, processor = load_model(last)
     final = out / "model"
     if final.exists():
@@ -186,6 +190,8 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
                           "phase1_extra_channels": list(extra_channels), "grounded_prompts": ground,
                           "phase3_steps": phase3_steps, "phase3_samples": phase3_samples,
                           "phase2_samples": phase2_samples, "drop_eog_emg": drop_eog_emg,
+                          "phase4_steps": phase4_steps, "phase4_samples": phase4_samples,
+                          "counterfactual": counterfactual,
                           "minutes": round((time.time() - t0) / 60, 1),
                           "splits": {k: len(v) for k, v in data.items()},
                           "test_subjects": sorted(set(test_ds["subject"]))}
@@ -242,6 +248,10 @@ def main(argv=None) -> int:
     p.add_argument("--phase3-samples", type=int, default=12800)
     p.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
                    help="train and evaluate the words on grounded prompts (default)")
+    p.add_argument("--phase4-steps", type=int, default=600, help="counterfactual grounded SFT steps (0: none)")
+    p.add_argument("--phase4-samples", type=int, default=4800)
+    p.add_argument("--counterfactual", type=float, default=0.5,
+                   help="phase 4: fraction of rows whose rule-deciding numbers are redrawn")
     p.add_argument("--drop-eog-emg", type=float, default=0.4,
                    help="fraction of grounded training rows whose EOG/EMG are dropped (EEG-only recordings)")
     p.add_argument("--hours", type=float, default=None, help="simulate only this many hours per night (smoke tests)")
@@ -255,6 +265,8 @@ def main(argv=None) -> int:
                  phase2_steps=args.phase2_steps, phase2_samples=args.phase2_samples, generate_n=args.generate, hours=args.hours,
                  extra_channels=tuple(args.extra_channels), ground=args.ground, phase3_steps=args.phase3_steps,
                  phase3_samples=args.phase3_samples, drop_eog_emg=args.drop_eog_emg,
+                 phase4_steps=args.phase4_steps, phase4_samples=args.phase4_samples,
+                 counterfactual=args.counterfactual,
                  progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "

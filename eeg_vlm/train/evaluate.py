@@ -91,7 +91,7 @@ def generate_cot(model, processor, images, *, prompt=STAGING_PROMPT, max_new_tok
     return [t.strip() for t in texts]
 
 
-def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, max_new_tokens=512,
+def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, max_new_tokens=None,
                    max_generate=None, ground=False, eeg_only=False, progress=True) -> dict:
     """Metrics of the stage head (and of the generated CoT when ``generate``) on ``dataset``."""
     labels = list(model.config.stage_labels)
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--generate", action="store_true", help="also generate and score the Chain-of-Thought")
-    p.add_argument("--max_new_tokens", type=int, default=512)
+    p.add_argument("--max_new_tokens", type=int, default=None, help="default: the model's generation config")
     p.add_argument("--max_generate", type=int, default=None,
                    help="generate for N rows spread evenly over the split (default: all)")
     p.add_argument("--max_samples", type=int, default=None, help="evaluate the first N rows only")

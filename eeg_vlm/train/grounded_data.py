@@ -63,7 +63,7 @@ def spread_indices(n_rows: int, n: int | None) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_rows - 1, n).round()})
 
 
-def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = False,
+def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = False, counterfactual: float = 0.0,
                      seed: int = 0) -> tuple[list[str], list[str]]:
     """The grounded prompt and the answer of every row.
 
@@ -76,6 +76,10 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
         EOG channel" / "no EMG channel" and their answer says so too.
     eeg_only : bool
         Drop EOG and EMG from every row (evaluation as on an EEG-only recording).
+    counterfactual : float
+        Fraction of rows (0-1) whose rule-deciding numbers (slow waves, alpha, spindles, K-complexes, eye
+        movements, chin EMG, beta) are redrawn at random, prompt and answer alike, image and expert stage kept:
+        the answer's rule step must then follow the stated numbers, not the look of the image. Training only.
     seed : int
         Seed of the drop draw (deterministic).
 
@@ -83,17 +87,21 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
     -------
     prompts, answers : list of str
     """
-    if not 0.0 <= float(drop_eog_emg) <= 1.0:
-        raise ValueError(f"drop_eog_emg: received {drop_eog_emg!r}, expected a fraction of rows between 0 and 1.")
+    for name, value in (("drop_eog_emg", drop_eog_emg), ("counterfactual", counterfactual)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name}: received {value!r}, expected a fraction of rows between 0 and 1.")
     rows = _table(dataset)
     context = neighbour_context(dataset)
     question = dataset[0]["messages"][0]["content"]
     question = next(part["text"] for part in question if part["type"] == "text")
     rng = np.random.default_rng(seed)
     draw, mode = rng.random(len(rows)), rng.integers(0, len(DROP_MODES), len(rows))
+    redraw = rng.random(len(rows)) < counterfactual
     prompts, answers = [], []
     for i, row in enumerate(rows):
         feats = {k: float(row[k]) for k in EEG_KEYS}
+        if redraw[i]:
+            feats.update(_redrawn(rng))
         ctx = context[i]
         if eeg_only:
             feats.update(eye_movement_count=math.nan, emg_rms_uv=math.nan)
@@ -105,6 +113,21 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
         prompts.append(grounded_prompt(feats, question, prev_features=ctx["prev_features"],
                                        next_features=ctx["next_features"]))
     return prompts, answers
+
+
+def _redrawn(rng) -> dict:
+    """Two to four rule-deciding features redrawn over ranges that straddle the rules' thresholds."""
+    draws = {
+        "slow_wave_fraction": lambda: rng.uniform(0.0, 0.6),  # N3 at >= 20 %
+        "alpha_fraction": lambda: rng.uniform(0.0, 1.0),  # W at > 50 %
+        "spindle_count": lambda: float(rng.integers(0, 4)),  # N2 at >= 1
+        "kcomplex_count": lambda: float(rng.integers(0, 3)),
+        "eye_movement_count": lambda: float(rng.integers(0, 9)),  # REM needs >= 1
+        "emg_rms_uv": lambda: rng.uniform(0.3, 8.0),  # REM below 1.0 uV, W above 2.5 uV
+        "beta_rel": lambda: rng.uniform(0.0, 0.4),  # W at >= 25 %
+    }
+    keys = rng.choice(sorted(draws), size=int(rng.integers(2, 5)), replace=False)
+    return {k: draws[k]() for k in keys}
 
 
 def add_grounded_columns(dataset, **kwargs):

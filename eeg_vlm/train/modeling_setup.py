@@ -116,7 +116,7 @@ def _set_generation_defaults(model, tokenizer) -> None:
     gen.bos_token_id = tokenizer.bos_token_id
     gen.suppress_tokens = [model.config.image_token_id]  # a placeholder is never a valid output token
     gen.do_sample = False
-    gen.max_new_tokens = 512
+    gen.max_new_tokens = 768  # the longest grounded Chain-of-Thought is ~540 tokens (one token per digit)
 
 
 # Pickle-based checkpoint files: loading them runs arbitrary code (torch.load), so they are refused.

@@ -53,6 +53,9 @@ class EEGVLMScriptArguments:
     drop_eog_emg: float = field(default=0.0, metadata={
         "help": "with --ground_prompts: fraction of rows whose EOG/EMG are dropped (prompt and answer say so), "
                 "for recordings without them"})
+    counterfactual: float = field(default=0.0, metadata={
+        "help": "with --ground_prompts: fraction of rows whose rule-deciding numbers are redrawn (prompt and "
+                "answer), so the rule step follows the numbers rather than the image"})
     freeze_stage_head: bool = field(default=False, metadata={
         "help": "keep the enhancement, alignment and stage head as they are (train the projector and LM only)"})
 
@@ -95,7 +98,8 @@ def load_splits(script_args: EEGVLMScriptArguments):
     if script_args.ground_prompts:  # before any subset: the neighbours are the adjacent rows of each recording
         from .grounded_data import add_grounded_columns
 
-        train = add_grounded_columns(train, drop_eog_emg=script_args.drop_eog_emg)
+        train = add_grounded_columns(train, drop_eog_emg=script_args.drop_eog_emg,
+                                     counterfactual=script_args.counterfactual)
     if script_args.max_train_samples:  # a seeded shuffle first, so the subset spans every night and stage
         train = train.shuffle(seed=0).select(range(min(script_args.max_train_samples, len(train))))
     evald = None
