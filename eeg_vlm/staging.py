@@ -176,8 +176,8 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         reasoning is checked against the features measured on the epoch (``NightResult.claims``).
     ground : bool
         Put the epoch's measured features into the prompt, so the model explains from the image and the numbers.
-        Default True: the embedded model was trained this way and its claims check out far more often (faithful
-        claims 0.875 vs 0.705, self-consistency 0.94 vs 0.16 on held-out simulated epochs).
+        Default True: the embedded model was trained this way (faithful claims 0.982, self-consistency 0.955 on
+        held-out simulated epochs; with plain prompts it writes no usable explanation).
     eog_emg : tuple (eog, emg), optional
         EOG and chin EMG in uV cut into the same 30-s epochs as the EEG, each of shape ``(n_epochs, samples per
         epoch)`` at its own rate, or None for an absent channel; the explanations cite rapid eye movements and chin

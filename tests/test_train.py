@@ -179,7 +179,8 @@ def test_neighbours_stop_at_recording_boundaries(tiny_dataset):
     rows = load_from_disk(str(tiny_dataset))["train"]
     ctx, recordings = neighbour_context(rows), rows["recording"]
     for i, c in enumerate(ctx):
-        first, last = i == 0 or recordings[i - 1] != recordings[i], i + 1 == len(rows) or recordings[i + 1] != recordings[i]
+        first = i == 0 or recordings[i - 1] != recordings[i]
+        last = i + 1 == len(rows) or recordings[i + 1] != recordings[i]
         assert (c["prev_features"] is None) == first and (c["next_features"] is None) == last
         assert (c["prev_stage"] is None) == first and (c["next_stage"] is None) == last
 
