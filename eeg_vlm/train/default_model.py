@@ -107,7 +107,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     from ..image_processing_eeg_vlm import EEGVLMImageProcessor
     from .evaluate import evaluate_model, write_results
     from .model_card import write_model_card
-    from .modeling_setup import build_from_preset, fresh_language_model, load_model
+    from .modeling_setup import build_from_preset, cot_corpus, fresh_language_model, load_model
     from .sft import EEGVLMScriptArguments, train
 
     out = Path(out)
@@ -140,9 +140,9 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     info = {}
     if not (phase1 / "model.safetensors").exists():
         torch.manual_seed(seed)
-        corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
         # the shipped stage head was initialised next to a whole-number tokenizer: keep that draw reproducible
-        model, processor = build_from_preset("small", corpus, EEGVLMImageProcessor().to_dict(), split_digits=False)
+        model, processor = build_from_preset("small", cot_corpus(train_ds), EEGVLMImageProcessor().to_dict(),
+                                             split_digits=False)
         info = train_visual_side(model, processor, visual_train, val_ds, epochs=phase1_epochs, seed=seed,
                                  progress=progress)
         model.save_pretrained(phase1)
@@ -166,8 +166,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
 
     words = out / "phase1-words"  # phase 1's visual side + a fresh LM whose tokenizer has one token per digit
     if not (words / "model.safetensors").exists():
-        corpus = list(train_ds["cot"]) + [train_ds[0]["messages"][0]["content"][1]["text"]]
-        model, processor = fresh_language_model(*load_model(phase1), corpus, "small", seed=seed)
+        model, processor = fresh_language_model(*load_model(phase1), cot_corpus(train_ds), "small", seed=seed)
         model.save_pretrained(words)
         processor.save_pretrained(words)
     last = out / "phase2"

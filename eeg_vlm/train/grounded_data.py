@@ -38,7 +38,10 @@ def neighbour_context(dataset) -> list[dict]:
     Rows are neighbours when they are adjacent and belong to the same recording, as when the builder wrote the
     Chain-of-Thought labels.
     """
-    rows = _table(dataset)
+    return _neighbours(_table(dataset))
+
+
+def _neighbours(rows: list[dict]) -> list[dict]:
     out = []
     for i, row in enumerate(rows):
         ctx = {}
@@ -91,7 +94,7 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
         if not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{name}: received {value!r}, expected a fraction of rows between 0 and 1.")
     rows = _table(dataset)
-    context = neighbour_context(dataset)
+    context = _neighbours(rows)
     question = dataset[0]["messages"][0]["content"]
     question = next(part["text"] for part in question if part["type"] == "text")
     rng = np.random.default_rng(seed)

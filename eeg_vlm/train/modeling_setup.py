@@ -33,6 +33,11 @@ PRESETS = {
 }
 
 
+def cot_corpus(dataset) -> list[str]:
+    """The texts a preset's tokenizer is trained on: the built Chain-of-Thought answers and the staging prompt."""
+    return list(dataset["cot"]) + [dataset[0]["messages"][0]["content"][1]["text"]]
+
+
 def build_from_preset(preset: str, corpus: list[str], image_processor_config: dict, *, alignment_mode="cross_attention",
                       max_position_embeddings: int = 2048, split_digits: bool = True):
     """A new model + processor for ``preset``, with a tokenizer trained on ``corpus`` (one token per digit unless

@@ -23,7 +23,7 @@ import torch
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from .collator import EEGVLMCollator
-from .modeling_setup import build_from_components, build_from_preset, load_model
+from .modeling_setup import build_from_components, build_from_preset, cot_corpus, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +135,8 @@ def make_model(script_args, model_args, train_dataset):
         return build_from_components(script_args.vision, script_args.text, ip_config,
                                      alignment_mode=script_args.alignment_mode)
     if script_args.model_preset:
-        corpus = list(train_dataset["cot"]) + [train_dataset[0]["messages"][0]["content"][1]["text"]]
-        return build_from_preset(script_args.model_preset, corpus, ip_config, alignment_mode=script_args.alignment_mode)
+        return build_from_preset(script_args.model_preset, cot_corpus(train_dataset), ip_config,
+                                 alignment_mode=script_args.alignment_mode)
     raise ValueError("model: pass --model_name_or_path, --vision and --text, or --model_preset (tiny|small).")
 
 
