@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from eeg_vlm.dataset_builder.build import build_dataset
-from eeg_vlm.dataset_builder.simulate import simulate_random
+from eeg_vlm.simulation import simulate_random
 
 
 def main() -> None:

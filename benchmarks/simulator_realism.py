@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eeg_vlm.dataset_builder import features, simulate  # noqa: E402
-from eeg_vlm.dataset_builder.sim_hypnogram import random_hypnogram  # noqa: E402
+from eeg_vlm.dataset_builder import features  # noqa: E402
+from eeg_vlm.simulation import generator as simulate  # noqa: E402
+from eeg_vlm.simulation.hypnograms import random_hypnogram  # noqa: E402
 
 DREAMS = Path(__file__).resolve().parents[2] / "shared" / "data" / "dreams-spindles"
 RATES = {1: 100, 2: 200, 3: 50, 4: 200}  # Hz, from ../shared/README.md

@@ -48,7 +48,7 @@ YASA_TO_AASM = {"WAKE": "W", "W": "W", "N1": "N1", "N2": "N2", "N3": "N3", "REM"
 
 _SIMULATE = """
 import sys
-from eeg_vlm.dataset_builder.simulate import simulate_random
+from eeg_vlm.simulation import simulate_random
 paths = simulate_random(sys.argv[1], n_subjects=1, nights_per_subject=1, hours=float(sys.argv[2]),
                         seed=int(sys.argv[3]))
 print(paths[0])

@@ -11,7 +11,7 @@ from PIL import Image
 
 from eeg_vlm.dataset_builder import build as build_mod
 from eeg_vlm.dataset_builder.build import build_dataset, split_subjects
-from eeg_vlm.dataset_builder.simulate import simulate_from_hypnogram, simulate_random
+from eeg_vlm.simulation import simulate_from_hypnogram, simulate_random
 
 STAGES = ["W", "N1", "N2", "N3", "REM"]
 

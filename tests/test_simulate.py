@@ -12,9 +12,9 @@ import numpy as np
 import pyedflib
 import pytest
 
-from eeg_vlm.dataset_builder import simulate as sim
+from eeg_vlm.simulation import generator as sim
 from eeg_vlm.dataset_builder.features import measure_epochs
-from eeg_vlm.dataset_builder.sim_hypnogram import random_hypnogram, read_hypnogram, write_hypnogram
+from eeg_vlm.simulation.hypnograms import random_hypnogram, read_hypnogram, write_hypnogram
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SC4001 = SHARED / "sleep-edfx" / "SC4001EC-Hypnogram.edf"

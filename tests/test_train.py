@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from eeg_vlm.dataset_builder.build import build_dataset
-from eeg_vlm.dataset_builder.simulate import simulate_random
+from eeg_vlm.simulation import simulate_random
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "eeg_vlm" / "train" / "configs" / "tiny.yaml"

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(paths)} files verified in {args.out}")
             return 0
         if args.command == "simulate":
-            from .simulate import simulate_from_hypnogram, simulate_random
+            from ..simulation import simulate_from_hypnogram, simulate_random
 
             if args.hypnogram:
                 paths = [simulate_from_hypnogram(args.hypnogram, args.out, seed=args.seed)]

@@ -103,7 +103,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     from trl import ModelConfig, SFTConfig
 
     from ..dataset_builder.build import build_dataset
-    from ..dataset_builder.simulate import simulate_random
+    from ..simulation import simulate_random
     from ..image_processing_eeg_vlm import EEGVLMImageProcessor
     from .evaluate import evaluate_model, write_results
     from .model_card import write_model_card

@@ -1,6 +1,6 @@
 """Sleep-EDFx-format night simulator: physiologically grounded EEG/EOG/EMG for a hypnogram.
 
-The lead's CLI calls (``python -m eeg_vlm.dataset_builder simulate ...``):
+The lead's CLI calls (``python -m eeg_vlm.dataset_builder simulate ...`` or ``python -m eeg_vlm.simulation ...``):
 
 - :func:`simulate_from_hypnogram` — a PSG for a genuine Sleep-EDFx hypnogram
   (``SC4001EC-Hypnogram.edf`` -> ``SC4001E0-PSG.edf`` beside a copy of the hypnogram);
@@ -30,7 +30,7 @@ import numpy as np
 import pyedflib
 from scipy import ndimage, signal
 
-from .sim_hypnogram import EPOCH_S, random_hypnogram, read_hypnogram, write_hypnogram
+from .hypnograms import EPOCH_S, random_hypnogram, read_hypnogram, write_hypnogram
 
 __all__ = ["FS", "CHANNELS", "draw_subject_params", "emg_envelope", "simulate_epochs",
            "simulate_from_hypnogram", "simulate_random"]
