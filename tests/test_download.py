@@ -214,3 +214,28 @@ def test_command_line_downloads_the_selected_nights(server, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["SC4001E0-PSG.edf", "SC4001EC-Hypnogram.edf",
                                                      "SC4131E0-PSG.edf", "SC4131EC-Hypnogram.edf"]
     assert "4 files verified" in capsys.readouterr().out
+
+
+def test_sleep_edf20_features_download_is_pinned_verified_and_resumable(server):
+    """The 20 feature files come from the pinned commit URL, each checked against the shipped SHA-256."""
+    from eeg_vlm.dataset_builder.download import FEATURES_SUBSET, FEATURES_URL, download_features
+
+    shipped = load_checksums(FEATURES_SUBSET)
+    assert len(shipped) == 20 and "SC4001E0.npz" in shipped
+    assert "f9078144e1c77fc6ac990d99b05e76ee1c8670a5" in FEATURES_URL  # a full commit, never a branch
+    www = server.root / "features"
+    www.mkdir()
+    table = {}
+    for k, name in enumerate(("SC4001E0.npz", "SC4002E0.npz")):
+        data = bytes(range(256)) * (k + 3)
+        (www / name).write_bytes(data)
+        table[name] = hashlib.sha256(data).hexdigest()
+    out = server.root.parent / "got"
+    paths = download_features(out_dir=out, base_url=server.base_url + "features/", checksums=table, progress=False)
+    assert [p.name for p in paths] == ["SC4001E0.npz", "SC4002E0.npz"]
+    assert all(p.read_bytes() == (www / p.name).read_bytes() for p in paths)
+    (www / "SC4002E0.npz").write_bytes(b"tampered")
+    (out / "SC4002E0.npz").unlink()
+    with pytest.raises(ValueError, match="SHA-256|sha256"):
+        download_features(out_dir=out, base_url=server.base_url + "features/", checksums=table, progress=False)
+    assert not (out / "SC4002E0.npz").exists()

@@ -1,4 +1,4 @@
-"""Tests of the Sleep-EDFx-format night simulator (simulate.py, sim_hypnogram.py).
+"""Tests of the Sleep-EDFx-format night simulator (eeg_vlm/simulation: waveforms, nights, hypnograms).
 
 Run: cd /work/main && python -m pytest tests/test_simulate.py -q -x
 """
@@ -13,6 +13,7 @@ import pyedflib
 import pytest
 
 from eeg_vlm.simulation import generator as sim
+from eeg_vlm.simulation import nights, physiology
 from eeg_vlm.dataset_builder.features import measure_epochs
 from eeg_vlm.simulation.hypnograms import random_hypnogram, read_hypnogram, write_hypnogram
 
@@ -26,7 +27,7 @@ CODES = ["W"] * 20 + ["1"] * 10 + ["2"] * 40 + ["3"] * 20 + ["4"] * 20 + ["2"] *
 def measured():
     rng = np.random.default_rng(0)
     params = sim.draw_subject_params(rng, age=30)
-    sig = sim.simulate_epochs(CODES, rng, params)
+    sig = sim.simulate_epochs(CODES, rng, params, calibration=None)  # the hand-set waveform layer
     n = len(CODES)
     ep = lambda label: sig[label].reshape(n, -1)
     emg = sim.emg_envelope(sig["EMG submental"]).reshape(n, 30)
@@ -81,9 +82,9 @@ def test_rem_eye_movements_and_lowest_chin_tone(measured):
 
 
 def test_stage_transitions_are_cross_faded():
-    traj = sim._trajectories(["1"] * 4 + ["4"] * 4, np.random.default_rng(2),
+    traj = physiology._trajectories(["1"] * 4 + ["4"] * 4, np.random.default_rng(2),
                              sim.draw_subject_params(np.random.default_rng(2)))
-    sw = traj[:, sim._C["sw"]]
+    sw = traj[:, physiology.C["sw"]]
     step = sw[140:].mean() - sw[:100].mean()
     assert step > 0
     # a step function would jump the whole way in one second; the cross-fade takes several
@@ -123,7 +124,7 @@ def test_random_hypnogram_is_plausible():
 
 def test_simulate_random_writes_sleep_edfx_pairs(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        psgs = sim.simulate_random(tmp_path, n_subjects=1, seed=3, nights_per_subject=2, hours=0.5)
+        psgs = nights.simulate_random(tmp_path, n_subjects=1, seed=3, nights_per_subject=2, hours=0.5)
     assert not [r for r in caplog.records if "clipped" in r.getMessage()]
     assert [p.name for p in psgs] == ["SC4001E0-PSG.edf", "SC4002E0-PSG.edf"]
     for psg in psgs:
@@ -148,7 +149,7 @@ def test_simulate_from_small_hypnogram(tmp_path):
     start = dt.datetime(1990, 1, 2, 23, 30)
     hyp = write_hypnogram(tmp_path / "SC4123EH-Hypnogram.edf", ["W", "1", "2", "2", "?"], start,
                           patientname="Male 61yr", sex="Male")
-    psg = sim.simulate_from_hypnogram(hyp, tmp_path / "out", seed=1, emg_rate=100,
+    psg = nights.simulate_from_hypnogram(hyp, tmp_path / "out", seed=1, emg_rate=100,
                                       subject_params={"alpha_freq": 9.0})
     assert psg == tmp_path / "out" / "SC4123E0-PSG.edf"
     assert (tmp_path / "out" / hyp.name).read_bytes() == hyp.read_bytes()
@@ -160,13 +161,13 @@ def test_simulate_from_small_hypnogram(tmp_path):
 
 def test_bad_inputs_raise_value_error(tmp_path):
     with pytest.raises(ValueError, match="hypnogram_path"):
-        sim.simulate_from_hypnogram(tmp_path / "missing-Hypnogram.edf", tmp_path)
+        nights.simulate_from_hypnogram(tmp_path / "missing-Hypnogram.edf", tmp_path)
     with pytest.raises(ValueError, match="emg_rate"):
-        sim.simulate_random(tmp_path, n_subjects=1, emg_rate=50)
+        nights.simulate_random(tmp_path, n_subjects=1, emg_rate=50)
     with pytest.raises(ValueError, match="n_subjects"):
-        sim.simulate_random(tmp_path, n_subjects=0)
+        nights.simulate_random(tmp_path, n_subjects=0)
     with pytest.raises(ValueError, match="nights_per_subject"):
-        sim.simulate_random(tmp_path, n_subjects=1, nights_per_subject=3)
+        nights.simulate_random(tmp_path, n_subjects=1, nights_per_subject=3)
     with pytest.raises(ValueError, match="codes"):
         sim.simulate_epochs(["W", "N5"], np.random.default_rng(0), sim.draw_subject_params(
             np.random.default_rng(0)))
@@ -175,7 +176,7 @@ def test_bad_inputs_raise_value_error(tmp_path):
 def test_simulate_from_genuine_sc4001_hypnogram(tmp_path):
     if not SC4001.is_file():
         pytest.skip(f"../shared/data missing: {SC4001} not found (genuine Sleep-EDFx hypnogram)")
-    psg = sim.simulate_from_hypnogram(SC4001, tmp_path, seed=0)
+    psg = nights.simulate_from_hypnogram(SC4001, tmp_path, seed=0)
     assert psg.name == "SC4001E0-PSG.edf"
     assert (tmp_path / "SC4001EC-Hypnogram.edf").read_bytes() == SC4001.read_bytes()
     with pyedflib.EdfReader(str(psg)) as r:

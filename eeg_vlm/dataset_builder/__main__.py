@@ -18,7 +18,8 @@ EXAMPLES = {
     "download": "python -m eeg_vlm.dataset_builder download --subset sleep-cassette --subjects 0-19 "
                 "--out data/sleep-edfx",
     "simulate": "python -m eeg_vlm.dataset_builder simulate --hypnogram SC4001EC-Hypnogram.edf --out data/sim\n  "
-                "python -m eeg_vlm.dataset_builder simulate --random --subjects 20 --seed 0 --out data/sim",
+                "python -m eeg_vlm.dataset_builder simulate --random --subjects 20 --seed 0 --out data/sim\n  "
+                "python -m eeg_vlm.dataset_builder simulate --replay ../shared/data/sleep-edf20-features --out data/replay",
     "build": "python -m eeg_vlm.dataset_builder build --source data/sim --out data/sleep-edfx-vlm "
              "[--push-to-hub you/sleep-edfx-vlm]",
 }
@@ -44,13 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="write Sleep-EDFx-format nights with the simulator",
                        epilog=_epilog("simulate"), formatter_class=raw)
-    src = s.add_mutually_exclusive_group(required=True)
-    src.add_argument("--hypnogram", help="a Sleep-EDFx *-Hypnogram.edf whose night to simulate")
-    src.add_argument("--random", action="store_true", help="invent plausible hypnograms")
-    s.add_argument("--subjects", type=int, default=1, help="with --random: number of subjects (default 1)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--hours", type=float, default=None, help="with --random: keep only this many hours (tests)")
-    s.add_argument("--out", required=True, help="output folder")
+    from ..simulation.__main__ import add_arguments
+
+    add_arguments(s)
 
     b = sub.add_parser("build", help="render every scored epoch into a datasets.DatasetDict",
                        epilog=_epilog("build"), formatter_class=raw)
@@ -65,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     b.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="publish parquet shards + dataset card")
     b.add_argument("--real", action="store_true", help="with --push-to-hub: the source nights are genuine recordings")
-    for p in (d, s, b):
+    for p in (d, b):
         p.add_argument("-q", "--quiet", action="store_true", help="hide progress bars")
     return parser
 
@@ -82,15 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(paths)} files verified in {args.out}")
             return 0
         if args.command == "simulate":
-            from ..simulation import simulate_from_hypnogram, simulate_random
+            from ..simulation.__main__ import run
 
-            if args.hypnogram:
-                paths = [simulate_from_hypnogram(args.hypnogram, args.out, seed=args.seed)]
-            else:
-                paths = simulate_random(args.out, n_subjects=args.subjects, seed=args.seed, hours=args.hours)
-            for p in paths:
-                print(p)
-            return 0
+            return run(args)
         from .build import build_dataset
 
         processor = None

@@ -44,12 +44,18 @@ __all__ = [
     "build_parser",
     "main",
     "download",
+    "download_features",
     "load_checksums",
     "night_files",
     "parse_subjects",
 ]
 
 BASE_URL = "https://physionet.org/files/sleep-edfx/1.0.0/"
+# The 20 Sleep-EDF-20 nights as per-epoch features + expert stages (MIT project, data ODC-By 1.0), pinned to the
+# commit whose files the SHA-256 list (checksums/SHA256SUMS-sleep-edf20-features.txt) describes.
+FEATURES_SUBSET = "sleep-edf20-features"
+FEATURES_URL = ("https://raw.githubusercontent.com/matteo-omizzolo/sleep-EDF/"
+                "f9078144e1c77fc6ac990d99b05e76ee1c8670a5/data/processed/sleep_edf_subjects/")
 # subset -> file-name prefix (Sleep Cassette: SC4ssN, Sleep Telemetry: ST7ssN)
 SUBSETS = {"sleep-cassette": "SC4", "sleep-telemetry": "ST7"}
 _CHECKSUM_DIR = Path(__file__).resolve().parent / "checksums"
@@ -127,7 +133,7 @@ def load_checksums(subset: str = "sleep-cassette", *, checksums: str | os.PathLi
     checksums : path or mapping, optional
         A different list file, or a ready ``{filename: sha256}`` mapping (copied, hashes lower-cased).
     """
-    if subset not in SUBSETS:
+    if subset not in SUBSETS and subset != FEATURES_SUBSET:
         raise ValueError(f"subset: got {subset!r}; expected one of {sorted(SUBSETS)}.")
     if isinstance(checksums, Mapping):
         table = {str(k): str(v).lower() for k, v in checksums.items()}
@@ -310,6 +316,9 @@ def download(*, subset: str = "sleep-cassette", subjects: str | int | Iterable[i
         raise ValueError(f"base_url: got {base_url!r}; expected an http(s) URL such as {BASE_URL!r}.")
     if retries < 0:
         raise ValueError(f"retries: got {retries}; expected 0 or more.")
+    if subset == FEATURES_SUBSET:
+        return download_features(out_dir=out_dir, base_url=FEATURES_URL if base_url == BASE_URL else base_url,
+                                 progress=progress, checksums=checksums, timeout=timeout, retries=retries)
     table = load_checksums(subset, checksums=checksums)
     todo = night_files(subset, subjects, nights=nights, checksums=table)
     out = Path(out_dir)
@@ -325,6 +334,26 @@ def download(*, subset: str = "sleep-cassette", subjects: str | int | Iterable[i
     return paths
 
 
+def download_features(*, out_dir: str | os.PathLike, base_url: str = FEATURES_URL, progress: bool = True,
+                      checksums: str | os.PathLike | Mapping[str, str] | None = None, timeout: float = 60.0,
+                      retries: int = 3) -> list[Path]:
+    """Download the 20 Sleep-EDF-20 feature files (``SCxxxxE0.npz``), resumably, SHA-256 checked.
+
+    ``python -m eeg_vlm.dataset_builder download --subset sleep-edf20-features --out data/sleep-edf20-features``.
+    They train the simulator's calibration and replay (``eeg_vlm.simulation``); attribute Sleep-EDF (ODC-By 1.0:
+    Kemp et al. 2000, Goldberger et al. 2000) in anything built from them. Returns the 20 paths, in name order.
+    """
+    table = load_checksums(FEATURES_SUBSET, checksums=checksums)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = base_url if base_url.endswith("/") else base_url + "/"
+    paths = []
+    for name in tqdm(sorted(table), desc=FEATURES_SUBSET, unit="file", disable=not progress):
+        _download_one(f"{root}{name}", out / name, table[name], progress=progress, timeout=timeout, retries=retries)
+        paths.append(out / name)
+    return paths
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """Add the ``download`` options to ``parser`` (a new one when None) and return it."""
     if parser is None:
@@ -334,7 +363,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "the published SHA-256.",
             epilog="example: python -m eeg_vlm.dataset_builder.download --subset sleep-cassette --subjects 0-19 "
                    "--out data/sleep-edfx")
-    parser.add_argument("--subset", choices=sorted(SUBSETS), default="sleep-cassette")
+    parser.add_argument("--subset", choices=sorted([*SUBSETS, FEATURES_SUBSET]), default="sleep-cassette",
+                        help=f"{FEATURES_SUBSET}: the 20 nights as per-epoch features (calibration, replay)")
     parser.add_argument("--subjects", default="0-19", help="e.g. '0-19,25' (default: 0-19)")
     parser.add_argument("--nights", default="1,2", help="'1', '2' or '1,2' (default: 1,2)")
     parser.add_argument("--out", required=True, help="destination folder")

@@ -73,7 +73,10 @@ def _card(dataset, build_config: dict, *, pretty_name: str, simulated: bool) -> 
     proc = build_config.get("image_processor", {})
     provenance = (
         "**The signals are simulated** by EEG-VLM's Sleep-EDFx-format simulator from genuine or generated "
-        "hypnograms; they are not recordings." if simulated else
+        "hypnograms; they are not recordings. The simulator is calibrated against the 20 real Sleep-EDF-20 nights "
+        "(per-epoch features and expert stages, Sleep-EDF Expanded, ODC-By 1.0), and nights named after them "
+        "(SC4001E0 ... SC4092E0) replay those real nights epoch by epoch: their stages are the real expert "
+        "stages and each epoch's band powers the real epoch's." if simulated else
         "The signals are the genuine Sleep-EDFx recordings, downloaded from PhysioNet and verified against the "
         "published SHA-256."
     )

@@ -23,6 +23,15 @@ result = eeg_vlm.stage_night("night.edf", model="{repo}")
 print(result.summary())
 ```
 
+## Data and attribution
+
+Sleep-EDF Expanded (PhysioNet, Open Data Commons Attribution License v1.0): the simulator is calibrated against,
+and replays, the 20 Sleep-EDF-20 cassette nights (per-epoch features and expert stages, via github
+matteo-omizzolo/sleep-EDF, MIT). Cite B. Kemp, A. H. Zwinderman, B. Tuk, H. A. C. Kamphuisen, J. J. L. Oberye,
+"Analysis of a sleep-dependent neuronal feedback loop: the slow-wave microcontinuity of the EEG", IEEE-BME
+47(9):1185-1194 (2000), and A. L. Goldberger et al., "PhysioBank, PhysioToolkit, and PhysioNet", Circulation
+101(23):e215-e220 (2000). No DREAMS data was used for training (evaluation only).
+
 ## Intended use and limits
 
 Research tool for sleep researchers, clinicians and ML engineers exploring explainable sleep staging.
