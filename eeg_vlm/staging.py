@@ -78,7 +78,10 @@ class NightResult:
     confidence : numpy.ndarray
         ``(n_epochs,)`` largest probability of each epoch.
     reasoning : list of (str or None)
-        Chain-of-Thought of each explained epoch, None elsewhere.
+        Chain-of-Thought of each explained epoch, None elsewhere: the model's measurement and rule steps, step 6
+        citing the night's staged neighbours, a conclusion that applies the AASM rules to the numbers the text
+        states (saying so plainly when they give another stage) and a last line ``Stage: <stages[i]>``
+        (``eeg_vlm.explanation``).
     claims : list of (list of dict or None)
         For each explained epoch, every checkable claim of its reasoning with the value measured on the epoch and
         ``ok`` (True: it checks out, False: it does not, None: not checkable), see ``eeg_vlm.faithfulness``.
@@ -222,6 +225,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     reasoning, claims = [None] * n, [None] * n
     if indices:
         from .dataset_builder.features import measure_epochs
+        from .explanation import night_explanation
         from .faithfulness import check_claims
         from .grounding import grounded_prompt
         from .processing_eeg_vlm import STAGING_PROMPT
@@ -238,10 +242,12 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
                     for i in indices] if ground else STAGING_PROMPT)
         for i, text in zip(indices, generate_cot(net, processor, images, prompt=prompts, progress=progress)):
-            reasoning[i] = text
-            claims[i] = check_claims(text, feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
-                                     prev_stage=stages[i - 1] if i > 0 else None,
-                                     next_stage=stages[i + 1] if i + 1 < n else None)
+            # the text speaks for this night: its staged stage and staged neighbours, no training-label wording
+            prev_stage = stages[i - 1] if i > 0 and stages[i - 1] in STAGES else None
+            next_stage = stages[i + 1] if i + 1 < n and stages[i + 1] in STAGES else None
+            reasoning[i] = night_explanation(text, stages[i], prev_stage=prev_stage, next_stage=next_stage)
+            claims[i] = check_claims(reasoning[i], feats[i], prev_features=feats.get(i - 1),
+                                     next_features=feats.get(i + 1), prev_stage=prev_stage, next_stage=next_stage)
     return NightResult(stages=stages, probabilities=probs, confidence=confidence.astype(np.float32),
                        reasoning=reasoning, epoch_onsets=np.arange(n) * renderer.epoch_seconds,
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
