@@ -131,9 +131,39 @@ class NightResult:
                             overwrite=overwrite)
         return Path(path)
 
-    def plot(self, *, ax=None, title: str | None = None):
-        """Hypnogram + stage-probability bands (matplotlib Figure)."""
-        return plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax, title=title)
+    def plot(self, path=None, *, ax=None, title: str | None = None, overwrite: bool = False):
+        """Hypnogram above the stage-probability bands, on a clock-time axis when the start time is known.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Also save the figure there as a PNG (atomically; an existing file is refused unless ``overwrite``).
+        ax : pair of matplotlib Axes, optional
+            Draw into ``(ax_hypnogram, ax_probabilities)`` instead of a new figure.
+        title : str, optional
+            Default: the file name, channel, total sleep time and sleep efficiency.
+        overwrite : bool
+            Replace an existing ``path``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Nothing is shown; in a notebook the figure displays itself, elsewhere use ``fig.savefig``.
+        """
+        from .io.export import save_figure_png
+
+        fig = plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax,
+                             title=self._title() if title is None else title, start_datetime=self.start_datetime)
+        if path is not None:
+            save_figure_png(fig, path, overwrite=overwrite)
+        return fig
+
+    def _title(self) -> str:
+        stats = self.summary()
+        source = self.source.removeprefix("mne.io.Raw(").removesuffix(")")  # "mne.io.Raw(/path/night.edf)"
+        name = Path(source).name if source and source not in ("array", "mne.io.Raw") else source
+        return (f"{name or 'night'}  |  {self.channel or 'EEG'}  |  TST {stats['TST']:.0f} min  |  "
+                f"sleep efficiency {stats['SE']:.1f} %")
 
     def summary(self) -> dict:
         """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
