@@ -96,7 +96,7 @@ def _check_out_folder(out: Path) -> None:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
         raise ValueError(f"--out: cannot create the folder {str(out)!r}: {str(existing)!r} is a file, expected a "
-                         "directory. Choose another --out.")
+                         "writable directory. Choose another --out.")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"--out: cannot write into {str(existing)!r} (permission denied), expected a writable "
                          "directory. Choose another --out, or fix its permissions.")
@@ -106,7 +106,7 @@ def _check_night(night: Path, files: dict[str, Path], overwrite: bool) -> None:
     """The input and output checks that need no model: reported before torch is imported."""
     from .io.edf import check_edf_file
 
-    check_edf_file(night)
+    check_edf_file(night, discontinuous_ok=True, needs_signals=True)
     existing = [str(p) for p in files.values() if p.exists()]
     if existing and not overwrite:
         raise ValueError(f"out: {existing[0]} already exists. Pass --overwrite to replace it, or --out DIR.")
@@ -192,7 +192,7 @@ def explain_command(args) -> int:
 
     if args.epoch < 0:
         raise ValueError(f"--epoch: received {args.epoch}, expected an epoch index >= 0 (0 = the first 30 s).")
-    check_edf_file(Path(args.night))  # before torch is imported
+    check_edf_file(Path(args.night), discontinuous_ok=True, needs_signals=True)  # before torch is imported
 
     from .staging import stage_night
 
