@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="explanations see the epoch's measured features (default; --no-ground: image only)")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the cores idle now, at least 1; see eeg_vlm.threads)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     e = sub.add_parser("explain", help="print the stage-wise reasoning for one epoch",
                        epilog="example:\n  eeg-vlm explain night.edf --epoch 123", formatter_class=raw)
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None)
     e.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
                    help="put the epoch's measured features into the prompt (default; --no-ground for the image only)")
+    e.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores idle now)")
     e.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -132,6 +135,9 @@ def stage_command(args) -> int:
     nights = ([_sample_night()] if args.sample else []) + _expand(args.nights)
     if not nights:
         raise ValueError("nights: received none. Pass EDF files (eeg-vlm stage night.edf) or --sample.")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: received {args.threads}, expected a positive integer (or leave it unset: "
+                         "the cores idle now).")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: received {args.batch_size}, expected a positive integer (e.g. 64).")
     out = Path(args.out) if args.out else None
@@ -160,7 +166,8 @@ def stage_command(args) -> int:
         files = _outputs(night, out)
         try:
             result = stage_night(night, channel=args.channel, model=model, explain=explain, ground=args.ground,
-                                 progress=not args.quiet, batch_size=args.batch_size)
+                                 progress=not args.quiet, batch_size=args.batch_size,
+                                 num_threads=args.threads)
             summary = result.summary()
             _make_folder(files["hypnogram.csv"].parent)  # only now: no folder is left behind when nothing is written
             result.to_csv(files["hypnogram.csv"], overwrite=args.overwrite)
@@ -190,6 +197,9 @@ def _sample_night() -> Path:
 def explain_command(args) -> int:
     from .io.edf import check_edf_file
 
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: received {args.threads}, expected a positive integer (or leave it unset: "
+                         "the cores idle now).")
     if args.epoch < 0:
         raise ValueError(f"--epoch: received {args.epoch}, expected an epoch index >= 0 (0 = the first 30 s).")
     check_edf_file(Path(args.night), discontinuous_ok=True, needs_signals=True)  # before torch is imported
@@ -198,7 +208,7 @@ def explain_command(args) -> int:
 
     _load_quietly(args.quiet)
     result = stage_night(args.night, channel=args.channel, model=args.model, explain=[args.epoch],
-                         ground=args.ground, progress=not args.quiet)
+                         ground=args.ground, progress=not args.quiet, num_threads=args.threads)
     probs = ", ".join(f"{s} {p:.2f}" for s, p in zip(("W", "N1", "N2", "N3", "REM"), result.probabilities[args.epoch]))
     print(f"epoch {args.epoch} ({args.epoch * result.epoch_sec:.0f} s): stage head {result.stages[args.epoch]} "
           f"({probs})\n")

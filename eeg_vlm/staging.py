@@ -187,7 +187,7 @@ def _explain_indices(explain, n: int) -> list[int]:
 
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
                 ground: bool = True, eog_emg=None, progress: bool = True,
-                batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
+                batch_size: int = DEFAULT_BATCH_SIZE, num_threads: int | None = None) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -220,6 +220,11 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         Show progress bars.
     batch_size : int
         Epochs per forward pass.
+    num_threads : int, optional
+        torch threads for the forward passes and the generation. Default: the cores idle right now, at least
+        one (``eeg_vlm.threads``: threads that compete with other processes for busy cores make generation
+        several times slower); ``EEG_VLM_NUM_THREADS`` / ``OMP_NUM_THREADS`` also set it. The process's own
+        thread count is restored afterwards.
 
     Returns
     -------
@@ -229,9 +234,12 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     from tqdm.auto import tqdm
 
     from .image_processing_eeg_vlm import epochs_with_context
+    from .threads import choose_threads, torch_threads
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: received {batch_size!r}, expected a positive integer (e.g. 64).")
+    if num_threads is not None:
+        choose_threads(num_threads)  # a bad value is refused before any work
     net, processor = load_staging_model(model)
     renderer = processor.image_processor
     rec = load_recording(data, sampling_rate=sampling_rate, channel=channel, channel_names=channel_names,
@@ -241,7 +249,8 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     windows = epochs_with_context(rec.data, rec.sampling_rate, renderer.context_epochs,
                                   epoch_seconds=renderer.epoch_seconds)  # (E, 1, (1 + 2c) * S)
     probs = np.zeros((n, len(STAGES)), dtype=np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(num_threads) as threads:
+        logger.info("staging %d epochs with %d torch thread(s)", n, threads)
         for start in tqdm(range(0, n, batch_size), desc="staging", unit="batch", disable=not progress):
             images = renderer.render(windows[start : start + batch_size], rec.sampling_rate)
             pixels = torch.from_numpy(renderer.to_pixel_values(images))
@@ -271,7 +280,10 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
                     for i in indices] if ground else STAGING_PROMPT)
-        for i, text in zip(indices, generate_cot(net, processor, images, prompt=prompts, progress=progress)):
+        with torch_threads(num_threads) as threads:  # chosen again: the load may have changed since
+            logger.info("explaining %d epoch(s) with %d torch thread(s)", len(indices), threads)
+            texts = generate_cot(net, processor, images, prompt=prompts, progress=progress)
+        for i, text in zip(indices, texts):
             # the text speaks for this night: its staged stage and staged neighbours, no training-label wording
             prev_stage = stages[i - 1] if i > 0 and stages[i - 1] in STAGES else None
             next_stage = stages[i + 1] if i + 1 < n and stages[i + 1] in STAGES else None

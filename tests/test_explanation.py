@@ -10,16 +10,29 @@ from eeg_vlm.explanation import night_explanation
 from eeg_vlm.faithfulness import check_claims, has_scorer_wording, self_consistent
 
 # written by the first shipped default model for epoch 400 of the sample night (staged REM between two N2 epochs)
-GENERATED = """\
-1. Background rhythm: alpha (8-12 Hz) dominates 0 % of the epoch; alpha carries 3 % of the 0.5-30 Hz power, theta (4-8 Hz) 16 % and beta (16-30 Hz) 1 %; the peak-to-peak amplitude is 57 uV. Alpha stays under 50 % of the epoch and theta outweighs it: the alpha rhythm has given way to a sleep background.
-2. Slow waves: slow waves cover 0 % of the epoch (0.5-2 Hz waves of at least 75 uV peak-to-peak), which is below the 20 % criterion for N3; delta (0.5-4 Hz) carries 80 % of the power.
-3. Spindles and K-complexes: detected 0 sleep spindles (11-16 Hz, 0.5-2 s) and 0 K-complexes; sigma (11-16 Hz) carries 1 % of the power. Without them this epoch shows no sign of N2 on its own.
-4. Eye movements: 0 rapid eye movements on the EOG. Without rapid eye movements the EOG gives no sign of REM sleep.
-5. Muscle tone: chin EMG RMS is 2.0 uV, intermediate, as in non-REM sleep.
-6. Context: the previous epoch was scored REM and the next epoch was scored REM. In the previous epoch, slow waves covered 0 % and alpha 0 %, with 0 spindles and 0 K-complexes. In the next epoch, slow waves covered 3 % and alpha 0 %, with 2 spindles and 1 K-complex.
-7. AASM rules in order: N3 (slow waves at least 20 % of the epoch) not met; W (alpha over more than 50 % of the epoch) not met; N2 (a sleep spindle or K-complex) not met; REM (rapid eye movements with chin EMG below 1.0 uV) not met; W (chin EMG above 2.5 uV or beta at least 25 %) not met; N1 (none of the above) met.
-Conclusion: the measured features alone suggest N1, but the scorer marked REM; a neighbouring epoch is also scored REM, so the scorer may have followed the surrounding stage. The expert label is kept.
-Stage: REM"""
+GENERATED = "\n".join([
+    '1. Background rhythm: alpha (8-12 Hz) dominates 0 % of the epoch; alpha carries 3 % of the 0.5-30 Hz'
+    ' power, theta (4-8 Hz) 16 % and beta (16-30 Hz) 1 %; the peak-to-peak amplitude is 57 uV. Alpha '
+    'stays under 50 % of the epoch and theta outweighs it: the alpha rhythm has given way to a sleep '
+    'background.',
+    '2. Slow waves: slow waves cover 0 % of the epoch (0.5-2 Hz waves of at least 75 uV peak-to-peak), '
+    'which is below the 20 % criterion for N3; delta (0.5-4 Hz) carries 80 % of the power.',
+    '3. Spindles and K-complexes: detected 0 sleep spindles (11-16 Hz, 0.5-2 s) and 0 K-complexes; sigma '
+    '(11-16 Hz) carries 1 % of the power. Without them this epoch shows no sign of N2 on its own.',
+    '4. Eye movements: 0 rapid eye movements on the EOG. Without rapid eye movements the EOG gives no '
+    'sign of REM sleep.',
+    '5. Muscle tone: chin EMG RMS is 2.0 uV, intermediate, as in non-REM sleep.',
+    '6. Context: the previous epoch was scored REM and the next epoch was scored REM. In the previous '
+    'epoch, slow waves covered 0 % and alpha 0 %, with 0 spindles and 0 K-complexes. In the next epoch, '
+    'slow waves covered 3 % and alpha 0 %, with 2 spindles and 1 K-complex.',
+    '7. AASM rules in order: N3 (slow waves at least 20 % of the epoch) not met; W (alpha over more than '
+    '50 % of the epoch) not met; N2 (a sleep spindle or K-complex) not met; REM (rapid eye movements with'
+    ' chin EMG below 1.0 uV) not met; W (chin EMG above 2.5 uV or beta at least 25 %) not met; N1 (none '
+    'of the above) met.',
+    'Conclusion: the measured features alone suggest N1, but the scorer marked REM; a neighbouring epoch '
+    'is also scored REM, so the scorer may have followed the surrounding stage. The expert label is kept.',
+    'Stage: REM',
+])
 N2 = dict(delta_rel=0.75, theta_rel=0.1, alpha_rel=0.02, sigma_rel=0.06, beta_rel=0.01, amplitude_uv=90.0,
           slow_wave_fraction=0.05, spindle_count=3.0, kcomplex_count=1.0, alpha_fraction=0.0, eye_movement_count=0.0,
           emg_rms_uv=1.3)

@@ -153,7 +153,8 @@ def _wording(dataset, idx: list[int], texts: list[str], staged: list[str]) -> di
     out = {}
     for name, group in (("generated", texts), ("shown", shown)):
         judged = [c for c in map(self_consistent, group) if c is not None]
-        out[f"{name}_scorer_wording_rate"] = float(np.mean([has_scorer_wording(t) for t in group])) if group else float("nan")
+        worded = [has_scorer_wording(t) for t in group]
+        out[f"{name}_scorer_wording_rate"] = float(np.mean(worded)) if worded else float("nan")
         out[f"{name}_self_consistency_rate"] = float(np.mean(judged)) if judged else float("nan")
     return out
 
