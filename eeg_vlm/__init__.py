@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 
 __version__ = "0.1.0"
@@ -100,6 +101,8 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 
 def __getattr__(name: str):
     if name not in _LAZY:
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f".{name}", __name__)  # a submodule: eeg_vlm.staging, eeg_vlm.io ...
         raise AttributeError(f"module 'eeg_vlm' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value  # later look-ups skip this function
