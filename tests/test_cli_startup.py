@@ -5,6 +5,7 @@ when nothing is written; `import eeg_vlm` stays light yet registers the Auto cla
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,21 +48,24 @@ def test_help_needs_no_torch(tmp_path):
     assert out["code"] == 0 and not out["torch"] and not out["transformers"]
 
 
-@pytest.mark.parametrize("case", ["missing", "not_edf", "hypnogram_only", "existing_output", "bad_epoch"])
+@pytest.mark.parametrize("case", ["missing", "not_edf", "hypnogram_only", "existing_output", "bad_epoch",
+                                  "bad_threads"])
 def test_bad_inputs_are_reported_before_torch_is_imported_and_nothing_is_created(tmp_path, case):
     out_dir = tmp_path / "results" / "night1"
     night = {"missing": tmp_path / "nowhere.edf", "not_edf": tmp_path / "export.edf",
-             "hypnogram_only": HYPNOGRAM, "existing_output": SAMPLE, "bad_epoch": SAMPLE}[case]
+             "hypnogram_only": HYPNOGRAM, "existing_output": SAMPLE, "bad_epoch": SAMPLE, "bad_threads": SAMPLE}[case]
     (tmp_path / "export.edf").write_text("time,Fpz-Cz\n0.00,12.5\n")
     if case == "existing_output":
         out_dir.mkdir(parents=True)
         (out_dir / f"{SAMPLE.stem}.hypnogram.csv").write_text("from an earlier run")
     argv = (["explain", night, "--epoch", "-1"] if case == "bad_epoch" else ["stage", night, "--out", out_dir])
+    if case == "bad_threads":
+        argv += ["--threads", "0"]
     out = cli(argv, tmp_path)
     assert out["code"] == 2 and not out["torch"], out
     expected = {"missing": "data: no file at", "not_edf": "is not an EDF/BDF file",
                 "hypnogram_only": "holds no signals", "existing_output": "already exists. Pass --overwrite",
-                "bad_epoch": "--epoch: received -1"}[case]
+                "bad_epoch": "--epoch: received -1", "bad_threads": "--threads: received 0"}[case]
     assert expected in out["err"]
     if case == "existing_output":
         assert [p.name for p in out_dir.iterdir()] == [f"{SAMPLE.stem}.hypnogram.csv"]
@@ -92,3 +96,13 @@ from transformers import CONFIG_MAPPING
 print(json.dumps({{"config": CONFIG_MAPPING["eeg_vlm"] is EEGVLMConfig}}))
 """
     assert run_python(code, tmp_path) == {"config": True}
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads any file whatever its permissions: an unreadable file needs a normal user")
+def test_unreadable_file_is_reported_before_torch_is_imported(tmp_path):
+    locked = tmp_path / "locked.edf"
+    locked.write_bytes(SAMPLE.read_bytes()[:4096])
+    locked.chmod(0)
+    out = cli(["stage", locked, "--out", tmp_path / "out"], tmp_path)
+    assert out["code"] == 2 and not out["torch"] and "cannot be opened" in out["err"]
