@@ -116,7 +116,7 @@ def _check_night(night: Path, files: dict[str, Path], overwrite: bool) -> None:
 
 
 def _load_quietly(quiet: bool) -> None:
-    """Import the model side (torch, transformers); with ``--quiet`` silence their progress bars too."""
+    """With ``--quiet``, silence transformers' progress bars too (it imports transformers: only after the checks)."""
     if quiet:
         from transformers.utils import logging as hf_logging
 
@@ -157,7 +157,7 @@ def stage_command(args) -> int:
 
     from tqdm.auto import tqdm
 
-    from .io import write_hypnogram_png, write_summary_json
+    from .io import write_summary_json
     from .staging import load_staging_model, stage_night
 
     _load_quietly(args.quiet)

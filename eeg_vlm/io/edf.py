@@ -214,9 +214,14 @@ def continuous_segments(path) -> list[tuple[float, float, int, int]]:
 
 def _read_with_mne(path: Path, head: bytes, channel, why: str, segment=None):
     """Read the EEG channel with MNE (lenient about headers), in uV; ``segment`` = (onset_s, duration_s, r0, r1)."""
-    import mne  # lazy: only for files pyedflib refuses
-
     shown = str(path)
+    try:
+        import mne  # lazy: only for files pyedflib refuses
+    except ImportError as error:
+        raise ValueError(
+            f"data: {shown!r} could not be read as EDF/BDF by pyedflib ({why}), and MNE, which reads such files, "
+            f"is not installed: pip install mne (or re-export the file as EDF+)."
+        ) from error
     reader = mne.io.read_raw_bdf if head[:8] == _BDF_MAGIC else mne.io.read_raw_edf
     try:
         raw = reader(shown, preload=False, verbose="ERROR")
