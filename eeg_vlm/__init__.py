@@ -4,49 +4,116 @@
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
     import eeg_vlm  # noqa: F401  (registration)
+
+Importing is lazy: ``import eeg_vlm`` itself loads neither torch nor transformers (so ``eeg-vlm --help`` and the
+command line's input checks answer in well under a second). The public names below are imported on first use, and
+the Auto-class registration runs as soon as transformers is imported, by anyone, before or after ``eeg_vlm``.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoImageProcessor,
-    AutoModel,
-    AutoModelForImageTextToText,
-    AutoProcessor,
-)
+from __future__ import annotations
 
-from .configuration_eeg_vlm import STAGE_LABELS, EEGVLMConfig
-from .image_processing_eeg_vlm import EEGVLMImageProcessor, epochs_with_context
-from .modeling_eeg_vlm import EEGVLMForConditionalGeneration, EEGVLMModel, EEGVLMPreTrainedModel
-from .processing_eeg_vlm import EEGVLMProcessor
-from .staging import NightResult, default_model_path, explain_epoch, sample_night_path, stage_night
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
-AutoConfig.register("eeg_vlm", EEGVLMConfig, exist_ok=True)
-AutoModel.register(EEGVLMConfig, EEGVLMModel, exist_ok=True)
-AutoModelForImageTextToText.register(EEGVLMConfig, EEGVLMForConditionalGeneration, exist_ok=True)
-AutoImageProcessor.register(EEGVLMConfig, image_processor_classes={"pil": EEGVLMImageProcessor}, exist_ok=True)
-AutoProcessor.register(EEGVLMConfig, EEGVLMProcessor, exist_ok=True)
+#: public name -> submodule that defines it (imported on first attribute access)
+_LAZY = {
+    "STAGE_LABELS": "configuration_eeg_vlm",
+    "EEGVLMConfig": "configuration_eeg_vlm",
+    "EEGVLMModel": "modeling_eeg_vlm",
+    "EEGVLMPreTrainedModel": "modeling_eeg_vlm",
+    "EEGVLMForConditionalGeneration": "modeling_eeg_vlm",
+    "EEGVLMImageProcessor": "image_processing_eeg_vlm",
+    "epochs_with_context": "image_processing_eeg_vlm",
+    "EEGVLMProcessor": "processing_eeg_vlm",
+    "NightResult": "staging",
+    "stage_night": "staging",
+    "explain_epoch": "staging",
+    "default_model_path": "staging",
+    "sample_night_path": "staging",
+}
+__all__ = list(_LAZY)
+#: the remote-code unit: registered with the Auto classes once transformers and these can all be imported
+_UNIT = ("configuration_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm", "processing_eeg_vlm")
+_WATCHED = ("transformers", *(f"{__name__}.{m}" for m in _UNIT))
+_executing: set[str] = set()  # watched modules whose code is running now (their names are not yet importable)
+_registered = False
 
-# `save_pretrained` writes `auto_map` and copies the four code files, so the Hub loads them as remote code
-EEGVLMConfig.register_for_auto_class()
-EEGVLMModel.register_for_auto_class("AutoModel")
-EEGVLMForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
-EEGVLMImageProcessor.register_for_auto_class("AutoImageProcessor")
-EEGVLMProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = [
-    "STAGE_LABELS",
-    "EEGVLMConfig",
-    "EEGVLMModel",
-    "EEGVLMPreTrainedModel",
-    "EEGVLMForConditionalGeneration",
-    "EEGVLMImageProcessor",
-    "EEGVLMProcessor",
-    "epochs_with_context",
-    "NightResult",
-    "stage_night",
-    "explain_epoch",
-    "default_model_path",
-    "sample_night_path",
-]
+def _register() -> None:
+    """Register ``model_type="eeg_vlm"`` with the Auto classes (imports transformers and torch)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText, AutoProcessor
+
+    from .configuration_eeg_vlm import EEGVLMConfig
+    from .image_processing_eeg_vlm import EEGVLMImageProcessor
+    from .modeling_eeg_vlm import EEGVLMForConditionalGeneration, EEGVLMModel
+    from .processing_eeg_vlm import EEGVLMProcessor
+
+    AutoConfig.register("eeg_vlm", EEGVLMConfig, exist_ok=True)
+    AutoModel.register(EEGVLMConfig, EEGVLMModel, exist_ok=True)
+    AutoModelForImageTextToText.register(EEGVLMConfig, EEGVLMForConditionalGeneration, exist_ok=True)
+    AutoImageProcessor.register(EEGVLMConfig, image_processor_classes={"pil": EEGVLMImageProcessor}, exist_ok=True)
+    AutoProcessor.register(EEGVLMConfig, EEGVLMProcessor, exist_ok=True)
+    # `save_pretrained` writes `auto_map` and copies the four code files, so the Hub loads them as remote code
+    EEGVLMConfig.register_for_auto_class()
+    EEGVLMModel.register_for_auto_class("AutoModel")
+    EEGVLMForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+    EEGVLMImageProcessor.register_for_auto_class("AutoImageProcessor")
+    EEGVLMProcessor.register_for_auto_class("AutoProcessor")
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterImport)]
+
+
+def _try_register() -> None:
+    """Register now if transformers is loaded and no module of the unit is half-way through its own import."""
+    if not _registered and "transformers" in sys.modules and not _executing:
+        _register()
+
+
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Post-import hook: once ``transformers`` (or a module of the unit) has finished importing, register."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _WATCHED:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            exec_module = spec.loader.exec_module
+
+            def exec_then_register(module):
+                _executing.add(fullname)
+                try:
+                    exec_module(module)
+                finally:
+                    _executing.discard(fullname)
+                _try_register()
+
+            spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f".{name}", __name__)  # a submodule: eeg_vlm.staging, eeg_vlm.io ...
+        raise AttributeError(f"module 'eeg_vlm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
+
+
+if "transformers" in sys.modules:
+    _register()
+elif not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterImport())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="explanations see the epoch's measured features (default; --no-ground: image only)")
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the cores idle now, at least 1; see eeg_vlm.threads)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     e = sub.add_parser("explain", help="print the stage-wise reasoning for one epoch",
                        epilog="example:\n  eeg-vlm explain night.edf --epoch 123", formatter_class=raw)
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None)
     e.add_argument("--ground", action=argparse.BooleanOptionalAction, default=True,
                    help="put the epoch's measured features into the prompt (default; --no-ground for the image only)")
+    e.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores idle now)")
     e.add_argument("-q", "--quiet", action="store_true")
     return parser
 
@@ -88,38 +92,87 @@ def _summary_text(name: str, result, summary: dict) -> str:
             f"N3 {summary.get('%N3', float('nan')):.1f} %, REM {summary.get('%REM', float('nan')):.1f} %")
 
 
+def _check_out_folder(out: Path) -> None:
+    """Refuse an --out that cannot become a writable folder, without creating anything."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ValueError(f"--out: cannot create the folder {str(out)!r}: {str(existing)!r} is a file, expected a "
+                         "writable directory. Choose another --out.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out: cannot write into {str(existing)!r} (permission denied), expected a writable "
+                         "directory. Choose another --out, or fix its permissions.")
+
+
+def _check_night(night: Path, files: dict[str, Path], overwrite: bool) -> None:
+    """The input and output checks that need no model: reported before torch is imported."""
+    from .io.edf import check_edf_file
+
+    check_edf_file(night, discontinuous_ok=True, needs_signals=True)
+    existing = [str(p) for p in files.values() if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"out: {existing[0]} already exists. Pass --overwrite to replace it, or --out DIR.")
+
+
+def _load_quietly(quiet: bool) -> None:
+    """With ``--quiet``, silence transformers' progress bars too (it imports transformers: only after the checks)."""
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar either
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a parent is a file, read-only disk, permissions
+        raise ValueError(f"--out: cannot create the folder {str(folder)!r} ({error}), expected a writable "
+                         "directory. Choose another --out, or fix the path or its permissions.") from error
+
+
 def stage_command(args) -> int:
-    from tqdm.auto import tqdm
-
-    from .io import write_hypnogram_png, write_summary_json
-    from .staging import load_staging_model, sample_night_path, stage_night
-
-    nights = ([sample_night_path()] if args.sample else []) + _expand(args.nights)
+    nights = ([_sample_night()] if args.sample else []) + _expand(args.nights)
     if not nights:
         raise ValueError("nights: received none. Pass EDF files (eeg-vlm stage night.edf) or --sample.")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: received {args.threads}, expected a positive integer (or leave it unset: "
+                         "the cores idle now).")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size: received {args.batch_size}, expected a positive integer (e.g. 64).")
     out = Path(args.out) if args.out else None
     if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # a parent is a file, read-only disk, permissions
-            raise ValueError(f"--out: cannot create the folder {str(out)!r} ({error}), expected a writable "
-                             "directory. Choose another --out, or fix the path or its permissions.") from error
+        _check_out_folder(out)
     explain = _parse_explain(args.explain)
+    failures, ready = 0, []
+    for night in nights:  # every check that needs no model runs first, before torch is imported
+        try:
+            _check_night(night, _outputs(night, out), args.overwrite)
+            ready.append(night)
+        except ValueError as err:
+            failures += 1
+            print(f"error: {night}: {err}", file=sys.stderr)
+    if not ready:
+        return 2
+
+    from tqdm.auto import tqdm
+
+    from .io import write_summary_json
+    from .staging import load_staging_model, stage_night
+
+    _load_quietly(args.quiet)
     model = load_staging_model(args.model)  # loaded once for all nights
-    failures = 0
-    for night in tqdm(nights, desc="nights", unit="night", disable=args.quiet or len(nights) == 1):
+    for night in tqdm(ready, desc="nights", unit="night", disable=args.quiet or len(ready) == 1):
         files = _outputs(night, out)
         try:
-            existing = [str(p) for p in files.values() if p.exists()]
-            if existing and not args.overwrite:
-                raise ValueError(f"out: {existing[0]} already exists. Pass --overwrite to replace it, or --out DIR.")
             result = stage_night(night, channel=args.channel, model=model, explain=explain, ground=args.ground,
-                                 progress=not args.quiet, batch_size=args.batch_size)
+                                 progress=not args.quiet, batch_size=args.batch_size,
+                                 num_threads=args.threads)
             summary = result.summary()
+            _make_folder(files["hypnogram.csv"].parent)  # only now: no folder is left behind when nothing is written
             result.to_csv(files["hypnogram.csv"], overwrite=args.overwrite)
             result.to_edf(files["hypnogram.edf"], overwrite=args.overwrite)
-            write_hypnogram_png(files["hypnogram.png"], stages=result.stages, probabilities=result.probabilities,
-                                epoch_sec=result.epoch_sec, title=night.name, overwrite=args.overwrite)
+            result.plot(files["hypnogram.png"], overwrite=args.overwrite)
             write_summary_json(files["summary.json"], {"file": str(night), "channel": result.channel,
                                                        "n_epochs": len(result), **summary},
                                overwrite=args.overwrite)
@@ -135,11 +188,27 @@ def stage_command(args) -> int:
     return 2 if failures else 0
 
 
+def _sample_night() -> Path:
+    from .staging import sample_night_path
+
+    return sample_night_path()
+
+
 def explain_command(args) -> int:
+    from .io.edf import check_edf_file
+
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: received {args.threads}, expected a positive integer (or leave it unset: "
+                         "the cores idle now).")
+    if args.epoch < 0:
+        raise ValueError(f"--epoch: received {args.epoch}, expected an epoch index >= 0 (0 = the first 30 s).")
+    check_edf_file(Path(args.night), discontinuous_ok=True, needs_signals=True)  # before torch is imported
+
     from .staging import stage_night
 
+    _load_quietly(args.quiet)
     result = stage_night(args.night, channel=args.channel, model=args.model, explain=[args.epoch],
-                         ground=args.ground, progress=not args.quiet)
+                         ground=args.ground, progress=not args.quiet, num_threads=args.threads)
     probs = ", ".join(f"{s} {p:.2f}" for s, p in zip(("W", "N1", "N2", "N3", "REM"), result.probabilities[args.epoch]))
     print(f"epoch {args.epoch} ({args.epoch * result.epoch_sec:.0f} s): stage head {result.stages[args.epoch]} "
           f"({probs})\n")
@@ -156,10 +225,6 @@ def explain_command(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar either
     try:
         return stage_command(args) if args.command == "stage" else explain_command(args)
     except ValueError as err:

@@ -12,6 +12,7 @@ evidence the text itself states, under the rule set the CoT labels were written 
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -28,6 +29,15 @@ TOLERANCES = {
 }
 EEG_KEYS = ("delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel", "amplitude_uv", "slow_wave_fraction",
             "spindle_count", "kcomplex_count", "alpha_fraction", "eye_movement_count", "emg_rms_uv")
+
+
+#: training-label wording that is false when the model stages a night itself: a scorer, an expert, a kept label
+SCORER_WORDING = re.compile(r"\b(?:scorer|expert|label is kept|was scored)\b", re.IGNORECASE)
+
+
+def has_scorer_wording(text: str) -> bool:
+    """Does the text speak of a scorer, an expert or a kept label (training-label wording)?"""
+    return bool(SCORER_WORDING.search(text or ""))
 
 
 def _within(kind: str, claimed: float, measured: float) -> bool:
@@ -84,8 +94,8 @@ def self_consistent(text: str) -> bool | None:
     """Does the final ``Stage:`` follow from the evidence the text states? None when nothing can be checked.
 
     The stated numbers are fed to the CoT's rule set; the result must be the stage the text says the features
-    point to, and the final stage must be that one when the text claims agreement with the scorer, or the
-    scorer's label it names otherwise.
+    point to, and the final stage must be that one when the text claims agreement, or the other stage it names
+    when it says the epoch as a whole is staged otherwise (the first models wrote "the scorer marked X").
     """
     final = parse_stage(text)
     claims = parse_claims(text)
@@ -101,14 +111,15 @@ def self_consistent(text: str) -> bool | None:
     for kind in ("rule_stage", "features_stage"):  # the first met rule it names, and the stage it concludes
         if stated.get(kind) is not None and stated[kind] != derived:
             return False
-    scorer = stated.get("scorer_stage")
-    if scorer is not None:  # the text says the expert label differs from the evidence
-        return final == scorer and scorer != derived
+    other = stated.get("staged_stage", stated.get("scorer_stage"))
+    if other is not None:  # the text says the stage differs from what the stated evidence gives
+        return final == other and other != derived
     return final == derived
 
 
 def faithfulness_report(texts, features_rows, *, neighbours=None) -> dict:
-    """Faithful-claim rate per claim type and overall, and the self-consistency rate, over many CoTs.
+    """Faithful-claim rate per claim type and overall, the self-consistency rate and the share of texts with
+    scorer/expert wording (:data:`SCORER_WORDING`), over many CoTs.
 
     Parameters
     ----------
@@ -121,6 +132,7 @@ def faithfulness_report(texts, features_rows, *, neighbours=None) -> dict:
     per_type = defaultdict(lambda: [0, 0])
     consistent = []
     marked = []
+    scorer_words = []
     for i, (text, feats) in enumerate(zip(texts, features_rows)):
         ctx = neighbours[i] if neighbours else {}
         checked = check_claims(text, feats, **ctx)
@@ -131,6 +143,7 @@ def faithfulness_report(texts, features_rows, *, neighbours=None) -> dict:
                 per_type[key][0] += int(c["ok"])
                 per_type[key][1] += 1
         consistent.append(self_consistent(text))
+        scorer_words.append(has_scorer_wording(text))
         marked.append(checked)
     n_ok = sum(v[0] for v in per_type.values())
     n_all = sum(v[1] for v in per_type.values())
@@ -142,8 +155,10 @@ def faithfulness_report(texts, features_rows, *, neighbours=None) -> dict:
         "n_claims_per_type": {k: v[1] for k, v in sorted(per_type.items())},
         "self_consistency_rate": sum(judged) / len(judged) if judged else float("nan"),
         "n_self_consistency": len(judged),
+        "scorer_wording_rate": sum(scorer_words) / len(scorer_words) if scorer_words else float("nan"),
         "claims": marked,
     }
 
 
-__all__ = ["TOLERANCES", "check_claims", "faithfulness_report", "self_consistent"]
+__all__ = ["SCORER_WORDING", "TOLERANCES", "check_claims", "faithfulness_report", "has_scorer_wording",
+           "self_consistent"]

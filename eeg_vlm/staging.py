@@ -78,7 +78,10 @@ class NightResult:
     confidence : numpy.ndarray
         ``(n_epochs,)`` largest probability of each epoch.
     reasoning : list of (str or None)
-        Chain-of-Thought of each explained epoch, None elsewhere.
+        Chain-of-Thought of each explained epoch, None elsewhere: the model's measurement and rule steps, step 6
+        citing the night's staged neighbours, a conclusion that applies the AASM rules to the numbers the text
+        states (saying so plainly when they give another stage) and a last line ``Stage: <stages[i]>``
+        (``eeg_vlm.explanation``).
     claims : list of (list of dict or None)
         For each explained epoch, every checkable claim of its reasoning with the value measured on the epoch and
         ``ok`` (True: it checks out, False: it does not, None: not checkable), see ``eeg_vlm.faithfulness``.
@@ -128,9 +131,39 @@ class NightResult:
                             overwrite=overwrite)
         return Path(path)
 
-    def plot(self, *, ax=None, title: str | None = None):
-        """Hypnogram + stage-probability bands (matplotlib Figure)."""
-        return plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax, title=title)
+    def plot(self, path=None, *, ax=None, title: str | None = None, overwrite: bool = False):
+        """Hypnogram above the stage-probability bands, on a clock-time axis when the start time is known.
+
+        Parameters
+        ----------
+        path : str or Path, optional
+            Also save the figure there as a PNG (atomically; an existing file is refused unless ``overwrite``).
+        ax : pair of matplotlib Axes, optional
+            Draw into ``(ax_hypnogram, ax_probabilities)`` instead of a new figure.
+        title : str, optional
+            Default: the file name, channel, total sleep time and sleep efficiency.
+        overwrite : bool
+            Replace an existing ``path``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Nothing is shown; in a notebook the figure displays itself, elsewhere use ``fig.savefig``.
+        """
+        from .io.export import save_figure_png
+
+        fig = plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax,
+                             title=self._title() if title is None else title, start_datetime=self.start_datetime)
+        if path is not None:
+            save_figure_png(fig, path, overwrite=overwrite)
+        return fig
+
+    def _title(self) -> str:
+        stats = self.summary()
+        source = self.source.removeprefix("mne.io.Raw(").removesuffix(")")  # "mne.io.Raw(/path/night.edf)"
+        name = Path(source).name if source and source not in ("array", "mne.io.Raw") else source
+        return (f"{name or 'night'}  |  {self.channel or 'EEG'}  |  TST {stats['TST']:.0f} min  |  "
+                f"sleep efficiency {stats['SE']:.1f} %")
 
     def summary(self) -> dict:
         """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
@@ -154,7 +187,7 @@ def _explain_indices(explain, n: int) -> list[int]:
 
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
                 ground: bool = True, eog_emg=None, progress: bool = True,
-                batch_size: int = DEFAULT_BATCH_SIZE) -> NightResult:
+                batch_size: int = DEFAULT_BATCH_SIZE, num_threads: int | None = None) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -187,6 +220,11 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         Show progress bars.
     batch_size : int
         Epochs per forward pass.
+    num_threads : int, optional
+        torch threads for the forward passes and the generation. Default: the cores idle right now, at least
+        one (``eeg_vlm.threads``: threads that compete with other processes for busy cores make generation
+        several times slower); ``EEG_VLM_NUM_THREADS`` / ``OMP_NUM_THREADS`` also set it. The process's own
+        thread count is restored afterwards.
 
     Returns
     -------
@@ -196,9 +234,12 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     from tqdm.auto import tqdm
 
     from .image_processing_eeg_vlm import epochs_with_context
+    from .threads import choose_threads, torch_threads
 
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: received {batch_size!r}, expected a positive integer (e.g. 64).")
+    if num_threads is not None:
+        choose_threads(num_threads)  # a bad value is refused before any work
     net, processor = load_staging_model(model)
     renderer = processor.image_processor
     rec = load_recording(data, sampling_rate=sampling_rate, channel=channel, channel_names=channel_names,
@@ -208,7 +249,8 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     windows = epochs_with_context(rec.data, rec.sampling_rate, renderer.context_epochs,
                                   epoch_seconds=renderer.epoch_seconds)  # (E, 1, (1 + 2c) * S)
     probs = np.zeros((n, len(STAGES)), dtype=np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(num_threads) as threads:
+        logger.info("staging %d epochs with %d torch thread(s)", n, threads)
         for start in tqdm(range(0, n, batch_size), desc="staging", unit="batch", disable=not progress):
             images = renderer.render(windows[start : start + batch_size], rec.sampling_rate)
             pixels = torch.from_numpy(renderer.to_pixel_values(images))
@@ -222,6 +264,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     reasoning, claims = [None] * n, [None] * n
     if indices:
         from .dataset_builder.features import measure_epochs
+        from .explanation import night_explanation
         from .faithfulness import check_claims
         from .grounding import grounded_prompt
         from .processing_eeg_vlm import STAGING_PROMPT
@@ -237,11 +280,16 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
                     for i in indices] if ground else STAGING_PROMPT)
-        for i, text in zip(indices, generate_cot(net, processor, images, prompt=prompts, progress=progress)):
-            reasoning[i] = text
-            claims[i] = check_claims(text, feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
-                                     prev_stage=stages[i - 1] if i > 0 else None,
-                                     next_stage=stages[i + 1] if i + 1 < n else None)
+        with torch_threads(num_threads) as threads:  # chosen again: the load may have changed since
+            logger.info("explaining %d epoch(s) with %d torch thread(s)", len(indices), threads)
+            texts = generate_cot(net, processor, images, prompt=prompts, progress=progress)
+        for i, text in zip(indices, texts):
+            # the text speaks for this night: its staged stage and staged neighbours, no training-label wording
+            prev_stage = stages[i - 1] if i > 0 and stages[i - 1] in STAGES else None
+            next_stage = stages[i + 1] if i + 1 < n and stages[i + 1] in STAGES else None
+            reasoning[i] = night_explanation(text, stages[i], prev_stage=prev_stage, next_stage=next_stage)
+            claims[i] = check_claims(reasoning[i], feats[i], prev_features=feats.get(i - 1),
+                                     next_features=feats.get(i + 1), prev_stage=prev_stage, next_stage=next_stage)
     return NightResult(stages=stages, probabilities=probs, confidence=confidence.astype(np.float32),
                        reasoning=reasoning, epoch_onsets=np.arange(n) * renderer.epoch_seconds,
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,

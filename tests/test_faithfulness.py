@@ -48,10 +48,13 @@ def test_stage_not_supported_by_stated_evidence_is_inconsistent():
     assert self_consistent("Stage: N2") is False  # a bare answer states no evidence
 
 
-def test_disagreement_with_scorer_is_consistent_when_stated_honestly():
-    text = make_cot(N2, "N1")  # the features say N2; the expert said N1; the text says so
-    assert "but the scorer marked N1" in text
+def test_disagreement_with_the_rules_is_consistent_when_stated_plainly():
+    text = make_cot(N2, "N1")  # the features say N2; the stage given is N1; the text says so
+    assert "but the epoch as a whole is staged N1" in text
     assert self_consistent(text) is True
+    assert self_consistent(text.replace("Stage: N1", "Stage: REM")) is False  # names N1, ends on another stage
+    old = text.replace("but the epoch as a whole is staged N1", "but the scorer marked N1")  # first models' words
+    assert self_consistent(old) is True
 
 
 def test_report_rates():

@@ -311,3 +311,28 @@ def test_summary_json_writes_nan_as_null(tmp_path):
     loaded = json.loads((tmp_path / "s.json").read_text())
     assert loaded["stats"]["WASO"] is None and loaded["stats"]["TIB"] == 1.0
     assert loaded["n"] == 2 and loaded["start"] == "2021-03-04T22:15:30"
+
+
+def test_hypnogram_png_has_a_clock_time_axis_and_a_title_with_file_channel_tst_and_se(tmp_path):
+    from eeg_vlm.staging import NightResult
+
+    n = 240  # 2 h from 22:47:30
+    stages = ["W"] * 20 + ["N2"] * 200 + ["W"] * 20
+    probs = np.tile(np.array([[0.1, 0.1, 0.6, 0.1, 0.1]], dtype=np.float32), (n, 1))
+    result = NightResult(stages=stages, probabilities=probs, confidence=probs.max(1), reasoning=[None] * n,
+                         epoch_onsets=np.arange(n) * 30.0, start_datetime=datetime(2021, 3, 4, 22, 47, 30),
+                         channel="EEG C4-M1", source="/data/night7.edf")
+    fig = result.plot(tmp_path / "night7.hypnogram.png")
+    assert type(fig).__name__ == "Figure" and (tmp_path / "night7.hypnogram.png").stat().st_size > 10_000
+    top, bottom = fig.axes[:2]
+    assert top.get_title() == "night7.edf  |  EEG C4-M1  |  TST 100 min  |  sleep efficiency 83.3 %"
+    fig.canvas.draw()
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["23:00", "00:00"]
+    assert bottom.get_xticks()[0] == pytest.approx(12.5 / 60)  # 22:47:30 + 12.5 min
+    assert "Clock time" in bottom.get_xlabel()
+    with pytest.raises(ValueError, match="already exists"):
+        result.plot(tmp_path / "night7.hypnogram.png")
+    result.plot(tmp_path / "night7.hypnogram.png", overwrite=True)
+    no_clock = NightResult(stages=stages, probabilities=probs, confidence=probs.max(1), reasoning=[None] * n,
+                           epoch_onsets=np.arange(n) * 30.0)
+    assert no_clock.plot().axes[1].get_xlabel() == "Time from the start (h)"

@@ -252,14 +252,19 @@ def test_bdf_is_read(tmp_path):
     np.testing.assert_allclose(rec.data, resample_to(x, 256, 100), atol=0.01)
 
 
-def test_edf_plus_d_discontinuous_refused(tmp_path):
+def test_edf_plus_d_refused_where_a_continuous_file_is_needed(tmp_path):
+    """The dataset builder needs EDF+C (staging reads EDF+D's longest segment: tests/test_real_world_edf.py)."""
+    from eeg_vlm.io.edf import check_edf_file
+
     path = sleep_edfx_like(tmp_path / "d.edf")
     raw = bytearray(path.read_bytes())
     assert raw[192:197] == b"EDF+C"
     raw[192:197] = b"EDF+D"
     path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"data: .* discontinuous EDF\+D.*Convert EDF\+D to EDF\+C"):
-        load_recording(path)
+    with pytest.raises(ValueError, match=r"psg_path: .* discontinuous EDF\+D.*Convert EDF\+D to EDF\+C"):
+        check_edf_file(path, arg="psg_path")
+    check_edf_file(path, discontinuous_ok=True)
+    assert load_recording(path).n_epochs == 3  # no gap in its time stamps: one segment
 
 
 def test_missing_path_refused(tmp_path):

@@ -55,8 +55,10 @@ def test_evaluate_writes_metrics_and_confusion(sft_run, tiny_dataset, tmp_path):
         assert key in head
     assert head["n"] == sum(map(sum, head["confusion_matrix"]))
     assert set(head["per_stage"]) == {"W", "N1", "N2", "N3", "REM"}
-    for key in ("parse_failure_rate", "head_cot_agreement", "n_generated"):
+    for key in ("parse_failure_rate", "head_cot_agreement", "n_generated", "generated_scorer_wording_rate",
+                "shown_scorer_wording_rate", "generated_self_consistency_rate", "shown_self_consistency_rate"):
         assert key in metrics["cot"]
+    assert metrics["cot"]["shown_scorer_wording_rate"] == 0.0
     assert (out / "confusion.png").stat().st_size > 1000
 
 

@@ -1,7 +1,7 @@
 """Chain-of-Thought labels in a sleep technician's words, built from measured epoch features.
 
 Each 30-s epoch gets one numbered step per AASM criterion, every step citing the measured number with its
-unit, then a conclusion and a last line ``Stage: <expert label>``::
+unit, then a conclusion and a last line ``Stage: <stage>``::
 
     from eeg_vlm.dataset_builder.cot import make_cot
     print(make_cot(features, "N3", prev_stage="N2", next_stage="N3"))
@@ -10,9 +10,11 @@ The wording is fixed (phrase templates, numbers rounded the same way every time)
 the claims later: :data:`CLAIM_PATTERNS` maps each claim to a regex whose named groups are claim types,
 :func:`parse_claims` extracts them and :func:`parse_stage` reads the final ``Stage:`` line.
 
-:func:`stage_from_features` is the transparent rule set the steps follow. When it disagrees with the expert
-label the conclusion says so plainly ("The measured features alone suggest N2, but the scorer marked N1; ...")
-and keeps the expert label; no evidence is invented.
+:func:`stage_from_features` is the transparent rule set the steps follow. When it disagrees with the stage given
+(the expert label in training) the conclusion says so plainly ("the measured features alone suggest N2, but the
+epoch as a whole is staged N1; ...") and the last line keeps the stage given; no evidence is invented. The text
+never mentions a scorer or an expert: the same words must stay true when the model stages a night itself, where
+the stage is the model's own verdict and the neighbours' stages are the night's staged neighbours.
 
 Number formats: fractions and relative powers as whole percent (``34 %``), amplitude in whole uV, chin EMG
 RMS in uV with one decimal, counts as integers; a value that could not be measured prints as ``n/a``.
@@ -29,9 +31,11 @@ __all__ = [
     "CLAIM_PATTERNS",
     "STAGES",
     "THRESHOLDS",
+    "conclusion",
     "format_feature",
     "make_cot",
     "neighbour_sentence",
+    "neighbour_stages_clause",
     "parse_claims",
     "parse_stage",
     "plural",
@@ -70,8 +74,9 @@ CLAIM_PATTERNS = MappingProxyType({
     "eog_absent": re.compile(r"(?P<eog_absent>no EOG channel)"),
     "emg_rms_uv": re.compile(r"chin EMG RMS is (?P<emg_rms_uv>\d+\.\d|n/a) uV"),
     "emg_absent": re.compile(r"(?P<emg_absent>no EMG channel)"),
-    "prev_stage": re.compile(rf"previous epoch was scored (?P<prev_stage>{_STAGE})\b"),
-    "next_stage": re.compile(rf"next epoch was scored (?P<next_stage>{_STAGE})\b"),
+    # "was scored": the wording of the first models' labels, still parsed so that their texts can be checked
+    "prev_stage": re.compile(rf"previous epoch (?:is staged|was scored) (?P<prev_stage>{_STAGE})\b"),
+    "next_stage": re.compile(rf"next epoch (?:is staged|was scored) (?P<next_stage>{_STAGE})\b"),
     **{f"{side}_features": re.compile(
         rf"In the {word} epoch, slow waves covered (?P<{side}_slow_wave_fraction>{_NUM}) % and alpha "
         rf"(?P<{side}_alpha_fraction>{_NUM}) %, with (?P<{side}_spindle_count>{_NUM}) spindles? and "
@@ -79,7 +84,8 @@ CLAIM_PATTERNS = MappingProxyType({
        for side, word in (("prev", "previous"), ("next", "next"))},
     "features_stage": re.compile(rf"measured features (?:alone suggest|point to) (?P<features_stage>{_STAGE})\b"),
     "rule_stage": re.compile(rf"(?P<rule_stage>{_STAGE}) \([^()]*\) met\b"),
-    "scorer_stage": re.compile(rf"the scorer marked (?P<scorer_stage>{_STAGE})\b"),
+    "staged_stage": re.compile(rf"the epoch as a whole is staged (?P<staged_stage>{_STAGE})\b"),
+    "scorer_stage": re.compile(rf"the scorer marked (?P<scorer_stage>{_STAGE})\b"),  # first models' wording
 })
 _STAGE_LINE = re.compile(rf"^Stage: ({_STAGE})$")
 _PERCENT_SUFFIXES = ("_fraction", "_rel")
@@ -271,14 +277,20 @@ def neighbour_sentence(word: str, g: Mapping) -> str:
             f"{plural(g['kcomplex_count'], 'K-complex', 'K-complexes')}.")
 
 
-def _context(prev_stage, next_stage, prev_f, next_f) -> str:
+def neighbour_stages_clause(prev_stage: str | None, next_stage: str | None) -> str | None:
+    """``the previous epoch is staged X and the next epoch is staged Y`` (either part alone), None when neither."""
     parts = []
     if prev_stage is not None:
-        parts.append(f"the previous epoch was scored {prev_stage}")
+        parts.append(f"the previous epoch is staged {prev_stage}")
     if next_stage is not None:
-        parts.append(f"the next epoch was scored {next_stage}")
-    if parts:
-        text = "6. Context: " + " and ".join(parts) + "."
+        parts.append(f"the next epoch is staged {next_stage}")
+    return " and ".join(parts) if parts else None
+
+
+def _context(prev_stage, next_stage, prev_f, next_f) -> str:
+    clause = neighbour_stages_clause(prev_stage, next_stage)
+    if clause is not None:
+        text = f"6. Context: {clause}."
     elif prev_f is None and next_f is None:
         return "6. Context: no neighbouring epochs are given, so this epoch is judged on its own."
     else:
@@ -311,18 +323,21 @@ def _rules(f: dict, t: dict) -> str:
     return "7. AASM rules in order: " + "; ".join(parts) + "."
 
 
-def _conclusion(suggested: str, stage: str, f: dict, prev_stage, next_stage) -> str:
+def conclusion(suggested: str, stage: str, *, eog_absent: bool = False, prev_stage: str | None = None,
+               next_stage: str | None = None) -> str:
+    """The verdict line: the stage the rules give (``suggested``) and the stage given, with a plain reason when
+    they differ. It names no scorer: in training ``stage`` is the expert label, at inference the model's."""
     if suggested == stage:
-        return f"Conclusion: the measured features point to {stage}, in agreement with the scorer."
-    if stage == "REM" and math.isnan(f["eye_movement_count"]):
+        return f"Conclusion: the measured features point to {stage}."
+    if stage == "REM" and eog_absent:
         reason = "without an EOG channel the rapid eye movements that define REM cannot be checked here"
     elif stage in (prev_stage, next_stage):
-        reason = (f"a neighbouring epoch is also scored {stage}, so the scorer may have followed the "
-                  "surrounding stage")
+        reason = (f"a neighbouring epoch is also staged {stage}, and sleep stages tend to continue from one epoch "
+                  "to the next")
     else:
-        reason = f"these measurements do not capture what led the scorer to {stage}"
-    return (f"Conclusion: the measured features alone suggest {suggested}, but the scorer marked {stage}; "
-            f"{reason}. The expert label is kept.")
+        reason = f"the rules applied to these numbers do not support {stage}, so this epoch is worth checking by eye"
+    return (f"Conclusion: the measured features alone suggest {suggested}, but the epoch as a whole is staged "
+            f"{stage}; {reason}.")
 
 
 def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, next_stage: str | None = None,
@@ -335,9 +350,10 @@ def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, ne
     features : dict
         Measured features of the epoch (``features.measure_epoch``; NaN EOG/EMG values mean no channel).
     stage : str
-        Expert label, one of ``STAGES``; it is the last line, ``Stage: <stage>``.
+        The epoch's stage (the expert label in training), one of ``STAGES``; it is the last line,
+        ``Stage: <stage>``.
     prev_stage, next_stage : str, optional
-        Expert labels of the neighbouring epochs.
+        Stages of the neighbouring epochs (expert labels in training, the night's staged stages at inference).
     prev_features, next_features : dict, optional
         Measured features of the neighbouring epochs.
     thresholds : dict, optional
@@ -367,7 +383,8 @@ def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, ne
         _muscle(f, t),
         _context(prev_stage, next_stage, prev_f, next_f),
         _rules(f, t),
-        _conclusion(suggested, stage, f, prev_stage, next_stage),
+        conclusion(suggested, stage, eog_absent=math.isnan(f["eye_movement_count"]), prev_stage=prev_stage,
+                   next_stage=next_stage),
         f"Stage: {stage}",
     ]
     return "\n".join(lines)

@@ -88,7 +88,8 @@ def normalise_channel_name(name: str) -> str:
     """Return a canonical form of a channel name for comparison.
 
     Upper-cases; drops a leading ``EEG`` word; turns ``:`` and ``/`` into ``-`` (``C4:M1`` ->
-    ``C4-M1``); removes spaces; drops a trailing common-reference marker ``-REF`` / ``-Ref`` /
+    ``C4-M1``); removes spaces and the padding dots of PhysioNet files (``Cz..`` -> ``CZ``); drops
+    a trailing common-reference marker ``-REF`` / ``-Ref`` /
     ``-AVG`` / ``-LE`` (``EEG CZ-REF`` -> ``CZ``). Earlobe (``A1``/``A2``) and mastoid
     (``M1``/``M2``) references are *not* merged here (see :data:`EEG_PREFERENCE`).
 
@@ -106,6 +107,7 @@ def normalise_channel_name(name: str) -> str:
     text = re.sub(r"^EEG(?=[\s:_-]|$)[\s:_-]*", "", text)  # "EEG Fpz-Cz", "EEG:C3", "EEG_C3"
     text = text.replace(":", "-").replace("/", "-").replace("_", "-")
     text = re.sub(r"\s+", "", text)
+    text = text.strip(".")  # padding dots of PhysioNet EDFs: "Cz..", "C3..", "Fpz."
     text = re.sub(r"-+", "-", text).strip("-")
     text = re.sub(r"-(REF|AVG|AV|LE|CAR)$", "", text)  # common-reference suffixes
     return text

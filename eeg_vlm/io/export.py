@@ -33,6 +33,7 @@ __all__ = [
     "write_hypnogram_edf",
     "write_hypnogram_png",
     "write_summary_json",
+    "save_figure_png",
     "sleep_statistics",
     "plot_hypnogram",
 ]
@@ -207,6 +208,7 @@ def write_hypnogram_png(
     probabilities=None,
     epoch_sec: float = 30.0,
     title: str | None = None,
+    start_datetime: datetime | None = None,
     dpi: int = 100,
     overwrite: bool = False,
 ) -> None:
@@ -216,14 +218,19 @@ def write_hypnogram_png(
     ----------
     path : str or pathlib.Path
         Output file (e.g. ``night.hypnogram.png``).
-    stages, probabilities, epoch_sec, title
-        As for :func:`eeg_vlm.io.plot_hypnogram`.
+    stages, probabilities, epoch_sec, title, start_datetime
+        As for :func:`eeg_vlm.io.plot_hypnogram` (``start_datetime``: a clock-time axis).
     dpi : int
         Resolution (100 dpi: a 1000 x 500 pixel image with probabilities).
     overwrite : bool
         Replace an existing file (default False: ValueError).
     """
-    fig = plot_hypnogram(stages, probabilities, epoch_sec=epoch_sec, title=title)
+    fig = plot_hypnogram(stages, probabilities, epoch_sec=epoch_sec, title=title, start_datetime=start_datetime)
+    save_figure_png(fig, path, dpi=dpi, overwrite=overwrite)
+
+
+def save_figure_png(fig, path, *, dpi: int = 100, overwrite: bool = False) -> None:
+    """Save a matplotlib figure as a PNG atomically (temp file, then rename); refuse to overwrite by default."""
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
 

@@ -21,6 +21,25 @@ STAGE_COLORS = {"W": "#e9c46a", "N1": "#8ecae6", "N2": "#219ebc", "N3": "#023047
 _LEVELS = {"W": 4, "REM": 3, "N1": 2, "N2": 1, "N3": 0}
 
 
+def _time_axis(ax, hours: float, start_datetime) -> None:
+    """x axis in hours from the start, labelled with the wall-clock time when the start is known."""
+    ax.set_xlim(0, hours)
+    if start_datetime is None:
+        ax.set_xlabel("Time from the start (h)")
+        return
+    from datetime import timedelta
+
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    step = 1.0 if hours <= 12 else 2.0  # a tick per clock hour, every other hour for long recordings
+    first = (3600 - (start_datetime.minute * 60 + start_datetime.second)) % 3600 / 3600.0  # next whole hour
+    ticks = np.arange(first, hours + 1e-9, step)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda h, _: (start_datetime + timedelta(hours=float(h))).strftime("%H:%M")))
+    ax.set_xlabel(f"Clock time (start {start_datetime:%Y-%m-%d %H:%M:%S})")
+
+
 def _draw_hypnogram(ax, labels: list[str], epoch_sec: float) -> None:
     n = len(labels)
     edges = np.arange(n + 1) * epoch_sec / 3600.0  # hours
@@ -34,9 +53,7 @@ def _draw_hypnogram(ax, labels: list[str], epoch_sec: float) -> None:
             ax.axvspan(start, end, color="0.85", zorder=0, label=None)
     ax.set_yticks(sorted(_LEVELS.values()), [s for s, _ in sorted(_LEVELS.items(), key=lambda kv: kv[1])])
     ax.set_ylim(-0.5, 4.5)
-    ax.set_xlim(0, edges[-1])
     ax.set_ylabel("Stage")
-    ax.set_xlabel("Time (h)")
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -48,9 +65,7 @@ def _draw_probabilities(ax, p: np.ndarray, epoch_sec: float) -> None:
     ax.stackplot(edges, filled.T, labels=list(STAGES), step="post",
                  colors=[STAGE_COLORS[s] for s in STAGES], linewidth=0)
     ax.set_ylim(0, 1)
-    ax.set_xlim(0, edges[-1])
     ax.set_ylabel("Probability")
-    ax.set_xlabel("Time (h)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)
 
 
@@ -61,6 +76,7 @@ def plot_hypnogram(
     epoch_sec: float = 30.0,
     ax=None,
     title: str | None = None,
+    start_datetime=None,
 ):
     """Plot a hypnogram and, optionally, its stage probabilities.
 
@@ -71,12 +87,15 @@ def plot_hypnogram(
     probabilities : array-like of shape (n_epochs, 5) or None
         Stage probabilities (columns W, N1, N2, N3, REM), drawn as stacked bands below.
     epoch_sec : float
-        Epoch length in seconds (30 s); the x axis is in hours.
+        Epoch length in seconds (30 s).
     ax : matplotlib Axes, pair of Axes, or None
         ``None`` (default) creates a new figure. One Axes receives the hypnogram only (then
         ``probabilities`` must be None); a pair ``(ax_hypnogram, ax_probabilities)`` receives both.
     title : str or None
         Title above the hypnogram.
+    start_datetime : datetime.datetime or None
+        Wall-clock start of the first epoch: the x axis then reads clock time (HH:MM, a tick per hour);
+        None: hours from the start.
 
     Returns
     -------
@@ -106,10 +125,13 @@ def plot_hypnogram(
                 f"ax=None to create a new figure."
             )
         fig = axes[0].figure
+    hours = len(labels) * epoch_sec / 3600.0
     _draw_hypnogram(axes[0], labels, epoch_sec)
+    _time_axis(axes[0], hours, start_datetime)
     if p is not None:
         axes[0].set_xlabel("")
         _draw_probabilities(axes[1], p, epoch_sec)
+        _time_axis(axes[1], hours, start_datetime)
     if title:
         axes[0].set_title(title)
     return fig

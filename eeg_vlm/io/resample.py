@@ -9,7 +9,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 __all__ = ["resample_to", "MIN_SAMPLING_RATE"]
 
@@ -67,6 +66,8 @@ def resample_to(x: np.ndarray, from_rate: float, to_rate: float = 100.0) -> np.n
     if float(from_rate) == float(to_rate):
         return data
     ratio = (Fraction(float(to_rate)) / Fraction(float(from_rate))).limit_denominator(_MAX_DENOMINATOR)
+    from scipy.signal import resample_poly  # lazy: scipy.signal costs a second to import, the CLI checks none
+
     out = resample_poly(data, ratio.numerator, ratio.denominator, axis=-1, padtype="line")
     if out.shape[-1] > n_out:
         out = out[..., :n_out]

@@ -3,7 +3,9 @@
     python -m eeg_vlm.train evaluate --model DIR_OR_HUB_ID --dataset DIR --split test --output_dir OUT [--generate]
 
 Writes ``OUT/metrics.json`` (accuracy, macro-F1, Cohen's kappa, per-stage precision/recall/F1, confusion matrix,
-n; with ``--generate`` also the parse-failure rate of the final ``Stage:`` line and the head/CoT agreement) and
+n; with ``--generate`` also the parse-failure rate of the final ``Stage:`` line, the head/CoT agreement, and the
+share of texts with scorer/expert wording and their self-consistency, as generated and as ``stage_night`` shows
+them with the stage head's verdicts) and
 ``OUT/confusion.png``. Batched, with a progress bar, deterministic (greedy decoding).
 """
 
@@ -122,6 +124,7 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
         cot["ground"] = bool(ground)
         cot["eeg_only"] = bool(eeg_only)
         cot["head_cot_agreement"] = float((cot_pred[ok] == head[idx][ok]).mean()) if ok.any() else float("nan")
+        cot.update(_wording(dataset, idx, texts, [labels[int(h)] for h in head]))
         result["cot"] = cot
         faith = _faithfulness(dataset, idx, texts, eeg_only=eeg_only)
         claims = faith.pop("claims")
@@ -132,6 +135,28 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
                                if claims else None}
                               for k, i in enumerate(idx[:5])]
     return result
+
+
+def _wording(dataset, idx: list[int], texts: list[str], staged: list[str]) -> dict:
+    """Scorer/expert wording (goal 0) and self-consistency of the texts as generated and as ``stage_night`` shows
+    them (``eeg_vlm.explanation.night_explanation`` with the stage head's stages as the night's stages)."""
+    from ..explanation import night_explanation
+    from ..faithfulness import has_scorer_wording, self_consistent
+
+    recording = list(dataset["recording"]) if "recording" in dataset.column_names else [None] * len(dataset)
+
+    def near(i, j):
+        return staged[j] if 0 <= j < len(staged) and recording[j] == recording[i] else None
+
+    shown = [night_explanation(t, staged[i], prev_stage=near(i, i - 1), next_stage=near(i, i + 1))
+             for i, t in zip(idx, texts)]
+    out = {}
+    for name, group in (("generated", texts), ("shown", shown)):
+        judged = [c for c in map(self_consistent, group) if c is not None]
+        worded = [has_scorer_wording(t) for t in group]
+        out[f"{name}_scorer_wording_rate"] = float(np.mean(worded)) if worded else float("nan")
+        out[f"{name}_self_consistency_rate"] = float(np.mean(judged)) if judged else float("nan")
+    return out
 
 
 def _faithfulness(dataset, idx: list[int], texts: list[str], *, eeg_only: bool = False) -> dict:
@@ -247,6 +272,9 @@ def main(argv=None) -> int:
         c = result["cot"]
         print(f"CoT: accuracy={c['accuracy']:.3f} parse_failure_rate={c['parse_failure_rate']:.3f} "
               f"head_cot_agreement={c['head_cot_agreement']:.3f}")
+        print(f"scorer/expert wording: generated {c['generated_scorer_wording_rate']:.3f}, shown by stage_night "
+              f"{c['shown_scorer_wording_rate']:.3f} (goal 0); self-consistency: generated "
+              f"{c['generated_self_consistency_rate']:.3f}, shown {c['shown_self_consistency_rate']:.3f}")
         if "faithfulness" in result:
             fr = result["faithfulness"]
             print(f"faithful claims={fr['faithful_claim_rate']:.3f} (n={fr['n_claims']}) "
