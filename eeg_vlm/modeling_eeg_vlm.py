@@ -25,6 +25,9 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.generation import GenerationMixin
 from transformers.utils import ModelOutput
+from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.import_utils import torch_compilable_check
 
 from .configuration_eeg_vlm import EEGVLMConfig
 
@@ -40,6 +43,7 @@ class EEGVLMModelOutputWithPast(ModelOutput):
     image_hidden_states: torch.FloatTensor | None = None  # (B, T_img, D_text) projected visual tokens
     stage_logits: torch.FloatTensor | None = None  # (B, n_stages)
     alignment_loss: torch.FloatTensor | None = None  # scalar
+    image_outputs: ModelOutput | None = None  # the vision tower's own output (hidden states, attentions, pooled)
 
 
 @dataclass
@@ -56,6 +60,35 @@ class EEGVLMCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     image_hidden_states: torch.FloatTensor | None = None
+    image_outputs: ModelOutput | None = None
+
+
+def stage_labels_from_answer(labels: torch.LongTensor, stage_answer_token_ids: list[list[int]]) -> torch.LongTensor:
+    """Stage index of each row read off the last ``Stage: <label>`` in its supervised tokens; -100 where none.
+
+    Parameters
+    ----------
+    labels : (B, T) token ids, -100 where ignored (the prompt, image placeholders and padding).
+    stage_answer_token_ids : one token-id sequence per stage, the tokenization of ``"Stage: <label>"``
+        (``config.stage_answer_token_ids``; byte-level BPE tokenizes it the same inside an answer).
+    """
+    b, t = labels.shape
+    best_end = torch.full((b,), -1, dtype=torch.long, device=labels.device)  # end of the last match so far
+    best_len = torch.zeros((b,), dtype=torch.long, device=labels.device)
+    stage = torch.full((b,), -100, dtype=torch.long, device=labels.device)
+    for index, ids in enumerate(stage_answer_token_ids):
+        n = len(ids)
+        if n == 0 or n > t:
+            continue
+        pattern = torch.tensor(ids, dtype=labels.dtype, device=labels.device)
+        hits = (labels.unfold(1, n, 1) == pattern).all(-1)  # (B, T-n+1): a match starting there
+        ends = torch.where(hits, torch.arange(n - 1, t, device=labels.device), -1).amax(-1)  # (B,) last match end
+        # the latest match wins; at the same end, the longer sequence ("Stage: N1" over a bare "Stage: N")
+        better = (ends > best_end) | ((ends == best_end) & (ends >= 0) & (n > best_len))
+        stage = torch.where(better, index, stage)
+        best_len = torch.where(better, n, best_len)
+        best_end = torch.where(better, ends, best_end)
+    return stage
 
 
 class EEGVLMEnhancement(nn.Module):
@@ -163,6 +196,11 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     def __init__(self, config: EEGVLMConfig):
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
+        # CLIP's post_layernorm only normalises the pooled CLS output, which EEG-VLM never reads: frozen, so that
+        # DDP without find_unused_parameters does not wait for a gradient that never comes
+        post_norm = getattr(getattr(self.vision_tower, "vision_model", self.vision_tower), "post_layernorm", None)
+        if post_norm is not None:
+            post_norm.requires_grad_(False)
         n_layers = config.vision_config.num_hidden_layers
         if config.alignment_mode != "none":
             if config.enhancement_source == "cnn":
@@ -185,24 +223,27 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    def encode_images(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode_images(self, pixel_values: torch.Tensor, **kwargs) -> dict[str, torch.Tensor]:
         """Run the visual side only: projected visual tokens, stage logits and the alignment loss.
 
         Parameters
         ----------
         pixel_values : torch.Tensor
             ``(B, 3, H, W)`` normalised images from :class:`EEGVLMImageProcessor`.
+        **kwargs
+            Passed to the vision tower (e.g. ``output_attentions=True``).
         """
         cfg = self.config
         dtype = next(self.vision_tower.parameters()).dtype
         pixel_values = pixel_values.to(dtype)
-        vis = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
+        vis = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True, **kwargs)
         patches = vis.hidden_states[cfg.vision_feature_layer][:, 1:]  # (B, N, Dv) without CLS
         if cfg.alignment_mode == "none":
             return {
                 "image_embeds": self.projector(patches),  # (B, N, Dt)
                 "stage_logits": self.stage_head(patches),  # (B, S)
                 "alignment_loss": None,
+                "image_outputs": vis,
             }
         if cfg.enhancement_source == "cnn":
             maps = self.cnn(pixel_values, output_hidden_states=True, return_dict=True).hidden_states[1:]
@@ -226,6 +267,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             "image_embeds": image_embeds,
             "stage_logits": self.stage_head(fused),  # (B, S)
             "alignment_loss": alignment_loss,
+            "image_outputs": vis,
         }
 
     def get_placeholder_mask(self, input_ids, inputs_embeds, image_embeds) -> torch.Tensor:
@@ -237,15 +279,18 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             mask = (inputs_embeds == token).all(-1)  # (B, T)
         else:
             mask = input_ids == self.config.image_token_id  # (B, T)
-        n_tokens, n_features = int(mask.sum()), image_embeds.shape[0] * image_embeds.shape[1]
-        if n_tokens != n_features:
-            raise ValueError(
-                f"input_ids: received {n_tokens} <image> placeholder tokens (id {self.config.image_token_id}), "
-                f"expected {n_features} = {image_embeds.shape[0]} image(s) x {image_embeds.shape[1]} visual tokens. "
-                "Build the inputs with EEGVLMProcessor, which expands each <image> into the right number of tokens."
-            )
+        n_tokens, n_features = mask.sum(), image_embeds.shape[0] * image_embeds.shape[1]
+        # a tensor check, not int(): torch.export / torch.compile trace it without a data-dependent guard
+        torch_compilable_check(
+            n_tokens == n_features,
+            lambda: f"input_ids: received {int(n_tokens)} <image> placeholder tokens (id {self.config.image_token_id}), "
+            f"expected {n_features} = {image_embeds.shape[0]} image(s) x {image_embeds.shape[1]} visual tokens. "
+            "Build the inputs with EEGVLMProcessor, which expands each <image> into the right number of tokens.",
+        )
         return mask.unsqueeze(-1).expand_as(inputs_embeds)  # (B, T, D)
 
+    @can_return_tuple  # return_dict=False (argument or config) gives a tuple, as every transformers model
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # the 4.x name most callers still use
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -259,12 +304,12 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     ) -> EEGVLMModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("input_ids / inputs_embeds: pass exactly one of them.")
-        kwargs.pop("return_dict", None)  # we always return a ModelOutput
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dt)
-        visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None}
+        visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None, "image_outputs": None}
         if pixel_values is not None:
-            visual = self.encode_images(pixel_values)
+            vision_kwargs = {k: kwargs[k] for k in ("output_attentions",) if k in kwargs}
+            visual = self.encode_images(pixel_values, **vision_kwargs)
             image_embeds = visual["image_embeds"].to(inputs_embeds.device, inputs_embeds.dtype)
             mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_embeds)
             inputs_embeds = inputs_embeds.masked_scatter(mask, image_embeds)  # (B, T, Dt)
@@ -285,6 +330,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             image_hidden_states=visual["image_embeds"],
             stage_logits=visual["stage_logits"],
             alignment_loss=visual["alignment_loss"],
+            image_outputs=visual["image_outputs"],
         )
 
 
@@ -292,6 +338,8 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
     """EEG-VLM with the LM head: Chain-of-Thought generation and the weighted multi-task loss."""
 
     _tied_weights_keys = {}
+    # as LLaVA: the head is sharded like the embedding it is tied to (the LM's own plan shards `embed_tokens`)
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: EEGVLMConfig):
         super().__init__(config)
@@ -315,11 +363,23 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value):
         self.lm_head = value
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``; a model registered for remote code also lists ``AutoModel`` (the base
+        :class:`EEGVLMModel`) in the saved ``auto_map``, so ``AutoModel.from_pretrained(DIR, trust_remote_code=True)``
+        works without this package."""
+        if self._auto_class is not None:
+            base = type(self.model)
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}),
+                                    "AutoModel": f"{base.__module__.split('.')[-1]}.{base.__name__}"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def classify(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Stage probabilities from the stage head alone (no LM pass): ``(B, n_stages)``, rows sum to 1."""
         return self.model.encode_images(pixel_values)["stage_logits"].float().softmax(-1)
 
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -337,8 +397,13 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
         r"""
         labels : (B, T) token ids for the LM loss, -100 where ignored (prompt, image placeholders, padding).
         stage_labels : (B,) stage indices into ``config.stage_labels`` for the stage-head cross-entropy; -100 ignores.
+            Default: read from each row's answer, its last ``Stage: <label>`` in ``labels`` (or ``shift_labels``),
+            when ``config.stage_answer_token_ids`` is set, so stock trainers (TRL's ``trl sft``) train the head too.
+        shift_labels : (B, T) already shifted targets (sequence/context parallelism); used instead of ``labels``.
+        num_items_in_batch : number of supervised tokens over the accumulated batch (Trainer), for the LM loss.
         """
         kwargs.pop("fused_lm_head", None)  # TRL's shortcut would drop our extra losses; we always run in full
+        loss_kwargs = {k: kwargs.pop(k) for k in ("shift_labels", "num_items_in_batch") if k in kwargs}
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -347,6 +412,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            return_dict=True,
             **kwargs,
         )
         hidden = outputs.last_hidden_state  # (B, T, Dt)
@@ -354,18 +420,24 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
         logits = self.lm_head(hidden[:, keep, :])  # (B, T', V)
 
         lm_loss = stage_loss = None
-        if labels is not None:
-            shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])  # (B*(T-1), V)
-            shift_labels = labels[:, 1:].reshape(-1).to(logits.device)  # (B*(T-1),)
-            lm_loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
-        if stage_labels is not None and outputs.stage_logits is not None:
-            stage_loss = F.cross_entropy(
-                outputs.stage_logits.float(), stage_labels.to(outputs.stage_logits.device), ignore_index=-100
-            )
+        targets = labels if labels is not None else loss_kwargs.get("shift_labels")
+        if targets is not None:
+            # labels are shifted inside (pad, then shift); pre-shifted `shift_labels` are taken as they are
+            lm_loss = self.loss_function(logits=logits, labels=labels, vocab_size=logits.shape[-1], **loss_kwargs)
+        if stage_labels is None and targets is not None and self.config.stage_answer_token_ids:
+            stage_labels = stage_labels_from_answer(targets, self.config.stage_answer_token_ids)
+        if outputs.stage_logits is not None and (stage_labels is not None or targets is not None):
+            # mean over the rows that have a stage; 0 (still in the graph, so DDP sees every parameter used) if none
+            if stage_labels is None:
+                stage_labels = torch.full(outputs.stage_logits.shape[:1], -100, dtype=torch.long)
+            stage_labels = stage_labels.to(outputs.stage_logits.device)
+            valid = stage_labels != -100
+            per_row = F.cross_entropy(outputs.stage_logits.float(), stage_labels.clamp(min=0), reduction="none")
+            stage_loss = (per_row * valid).sum() / valid.sum().clamp(min=1)
         parts = [
             (lm_loss, 1.0),
             (stage_loss, self.config.stage_loss_weight),
-            (outputs.alignment_loss if (labels is not None or stage_labels is not None) else None,
+            (outputs.alignment_loss if (targets is not None or stage_labels is not None) else None,
              self.config.alignment_loss_weight),
         ]
         present = [w * loss for loss, w in parts if loss is not None]
@@ -381,6 +453,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=outputs.image_hidden_states,
+            image_outputs=outputs.image_outputs,
         )
 
     @classmethod
@@ -434,6 +507,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
 
 
 __all__ = [
+    "stage_labels_from_answer",
     "EEGVLMPreTrainedModel",
     "EEGVLMModel",
     "EEGVLMForConditionalGeneration",

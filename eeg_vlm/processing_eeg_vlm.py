@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from transformers.processing_utils import ProcessorMixin
 
+from .configuration_eeg_vlm import STAGE_LABELS
+
 IMAGE_TOKEN = "<image>"
 STAGING_PROMPT = (
     "This image shows one 30-s EEG epoch (centre) between its dimmed neighbours. Score it with the AASM rules: "
@@ -38,6 +40,16 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
 )
+
+
+def stage_answer_token_ids(tokenizer, stage_labels=STAGE_LABELS) -> list[list[int]]:
+    """Token ids of ``"Stage: <label>"`` for each stage, as they appear on an answer's last line.
+
+    ``EEGVLMConfig.stage_answer_token_ids``: with it the model reads each answer's stage itself, so stock trainers
+    (``trl sft``) train the stage head. Byte-level BPE splits words from spaces and punctuation before merging, so
+    the line tokenizes the same alone and inside an answer.
+    """
+    return [tokenizer.encode(f"Stage: {label}", add_special_tokens=False) for label in stage_labels]
 
 
 def staging_messages(prompt: str = STAGING_PROMPT, answer: str | None = None) -> list[dict]:
@@ -103,9 +115,13 @@ class EEGVLMProcessor(ProcessorMixin):
             images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
         return super().__call__(images=images, text=text, **kwargs)
 
+    def stage_answer_token_ids(self, stage_labels=STAGE_LABELS) -> list[list[int]]:
+        """``EEGVLMConfig.stage_answer_token_ids`` for this tokenizer (see :func:`stage_answer_token_ids`)."""
+        return stage_answer_token_ids(self.tokenizer, stage_labels)
+
     @property
     def model_input_names(self):
         return list(dict.fromkeys(self.tokenizer.model_input_names + ["pixel_values"]))
 
 
-__all__ = ["EEGVLMProcessor", "STAGING_PROMPT", "CHAT_TEMPLATE", "staging_messages"]
+__all__ = ["EEGVLMProcessor", "stage_answer_token_ids", "STAGING_PROMPT", "CHAT_TEMPLATE", "staging_messages"]

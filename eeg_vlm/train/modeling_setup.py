@@ -13,7 +13,7 @@ from pathlib import Path
 from ..configuration_eeg_vlm import EEGVLMConfig
 from ..image_processing_eeg_vlm import EEGVLMImageProcessor
 from ..modeling_eeg_vlm import EEGVLMForConditionalGeneration
-from ..processing_eeg_vlm import IMAGE_TOKEN, EEGVLMProcessor
+from ..processing_eeg_vlm import IMAGE_TOKEN, EEGVLMProcessor, stage_answer_token_ids
 from ..tokenizer import BOS, EOS, PAD, train_bpe_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def build_from_preset(preset: str, corpus: list[str], image_processor_config: di
                 eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
     config = EEGVLMConfig(vision_config=vision, text_config=text, alignment_mode=alignment_mode,
                           num_high_level_tokens=p["num_high_level_tokens"],
-                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                          stage_answer_token_ids=stage_answer_token_ids(tokenizer))
     model = EEGVLMForConditionalGeneration(config)
     _set_generation_defaults(model, tokenizer)
     return model, EEGVLMProcessor(image_processor, tokenizer, num_image_tokens=config.num_visual_tokens)
@@ -93,6 +94,7 @@ def build_from_components(vision: str, text: str, image_processor_config: dict, 
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": PAD})
+    options.setdefault("stage_answer_token_ids", stage_answer_token_ids(tokenizer))
     model = EEGVLMForConditionalGeneration.from_components(
         vision=vision, text=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), dtype=dtype, **options)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
