@@ -10,7 +10,10 @@ This file is part of the Hub remote-code unit: it imports only installed librari
 
 from __future__ import annotations
 
+import numpy as np
+from transformers.image_utils import ImageInput
 from transformers.processing_utils import ProcessorMixin
+from transformers.tokenization_utils_base import TextInput
 
 from .configuration_eeg_vlm import STAGE_LABELS
 
@@ -103,17 +106,30 @@ class EEGVLMProcessor(ProcessorMixin):
             )
         return self.image_token * self.num_image_tokens
 
-    def __call__(self, images=None, text=None, eeg=None, sampling_rate=None, channel_names=None, **kwargs):
-        """Tokenize ``text`` and turn ``images`` or ``eeg`` (uV, with ``sampling_rate`` in Hz) into pixel values.
+    def __call__(self, images: ImageInput | None = None, text: TextInput | list[TextInput] | None = None,
+                 eeg: np.ndarray | list | None = None, channel_names: list[str] | None = None, **kwargs):
+        """Tokenize ``text`` and turn ``images`` or ``eeg`` (uV, with ``sampling_rate=`` in Hz) into pixel values.
 
         Each ``<image>`` in ``text`` is expanded into ``num_image_tokens`` placeholders; the number of ``<image>``
-        tokens must equal the number of images or epochs.
+        tokens must equal the number of images or epochs. ``sampling_rate`` (Hz, required with ``eeg``) is a keyword
+        option, as transformers' processors take it.
         """
+        sampling_rate = kwargs.pop("sampling_rate", None)
         if eeg is not None:
             if images is not None:
                 raise ValueError("images / eeg: pass one of them, not both.")
             images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
         return super().__call__(images=images, text=text, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``ProcessorMixin.save_pretrained``, without leaving the ``auto_map`` it writes on this object (saving does
+        not change the processor: it compares equal to one loaded back)."""
+        had_auto_map = "auto_map" in self.__dict__
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if not had_auto_map:
+                self.__dict__.pop("auto_map", None)
 
     def stage_answer_token_ids(self, stage_labels=STAGE_LABELS) -> list[list[int]]:
         """``EEGVLMConfig.stage_answer_token_ids`` for this tokenizer (see :func:`stage_answer_token_ids`)."""

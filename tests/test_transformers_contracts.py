@@ -226,3 +226,48 @@ def test_generation_assisted_matches_greedy(tiny_tokenizer):
     kw = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False)
     assisted = model.generate(**inputs, assistant_model=_model(tiny_tokenizer, alignment_mode="cross_attention"), **kw)
     assert torch.equal(assisted, model.generate(**inputs, **kw))
+
+
+# ----------------------------------------------------------------------------- lesser: image processor / processor
+def test_image_processor_size_is_height_width_and_int_sizes_still_load(tmp_path):
+    from transformers import AutoImageProcessor
+
+    import eeg_vlm
+    from eeg_vlm import EEGVLMImageProcessor
+
+    assert EEGVLMImageProcessor(size=64, seconds_per_pixel=0.75).size == {"height": 64, "width": 64}
+    saved = json.loads((eeg_vlm.default_model_path() / "processor_config.json").read_text())["image_processor"]
+    assert saved["size"] == 224  # the shipped model was saved with an int size
+    loaded = AutoImageProcessor.from_pretrained(eeg_vlm.default_model_path())
+    assert loaded.size == {"height": 224, "width": 224}
+    loaded.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "preprocessor_config.json").read_text())["size"] == {"height": 224, "width": 224}
+    with pytest.raises(ValueError, match="size: received .* expected a square"):
+        EEGVLMImageProcessor(size={"height": 224, "width": 112})
+
+
+def test_processor_honours_do_rescale_and_do_normalize(tiny_model_and_processor):
+    import numpy as np
+
+    _, processor = tiny_model_and_processor
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    raw = processor(images=[image], text="<image>x", do_rescale=False, do_normalize=False, return_tensors="np")
+    np.testing.assert_array_equal(raw["pixel_values"][0], image.transpose(2, 0, 1).astype(np.float32))
+    scaled = processor(images=[image], text="<image>x", do_normalize=False, return_tensors="np")
+    np.testing.assert_allclose(scaled["pixel_values"][0], image.transpose(2, 0, 1) / 255.0, rtol=1e-6)
+    default = processor(images=[image], text="<image>x", return_tensors="np")["pixel_values"]
+    assert not np.allclose(default, scaled["pixel_values"])  # CLIP normalisation by default
+
+
+def test_processor_refuses_crop_and_pad_and_names_unknown_options(tiny_model_and_processor, caplog):
+    import numpy as np
+
+    _, processor = tiny_model_and_processor
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    for option in ("do_center_crop", "do_pad"):
+        with pytest.raises(ValueError, match=f"{option}: received True"):
+            processor(images=[image], text="<image>x", **{option: True})
+    with pytest.raises(ValueError, match="do_resize=False"):
+        processor.image_processor(images=np.zeros((40, 40, 3), dtype=np.uint8), do_resize=False)
+    processor.image_processor(images=image, brightness=2)
+    assert "brightness" in caplog.text
