@@ -31,6 +31,23 @@ from transformers.utils.import_utils import torch_compilable_check
 
 from .configuration_eeg_vlm import EEGVLMConfig
 
+# LoRA's default targets (PEFT `target_modules` when none is given, e.g. `trl sft --use_peft`): the attention of the
+# language model only. The CLIP tower has q/k/v projections too, hence the regex.
+DEFAULT_LORA_TARGET_MODULES = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|c_attn|c_proj)$"
+
+
+def _register_peft_default_targets() -> None:
+    """Tell PEFT (when installed) our default LoRA targets, as it knows them for the model types it lists; an entry
+    already there (the user's own) is kept."""
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+    except ImportError:
+        return
+    mapping.setdefault(EEGVLMConfig.model_type, DEFAULT_LORA_TARGET_MODULES)
+
+
+_register_peft_default_targets()
+
 
 @dataclass
 class EEGVLMModelOutputWithPast(ModelOutput):
@@ -91,6 +108,30 @@ def stage_labels_from_answer(labels: torch.LongTensor, stage_answer_token_ids: l
     return stage
 
 
+class EEGVLMMultiheadAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` (same parameters, same state-dict keys, ``batch_first``) whose output projection
+    takes effect when an adapter wraps it.
+
+    torch's own forward reads ``out_proj.weight`` directly, so a LoRA that PEFT puts on ``out_proj``
+    (``--lora_target_modules all-linear``) would never be applied nor trained. While ``out_proj`` is a plain
+    ``nn.Linear`` the forward is torch's own (bit for bit as before); once it is wrapped, the attention is computed
+    here and ``out_proj`` is called as a module.
+    """
+
+    def forward(self, query, key, value, need_weights=False, **kwargs):
+        if isinstance(self.out_proj, nn.Linear) or need_weights or kwargs:
+            return super().forward(query, key, value, need_weights=need_weights, **kwargs)
+        b, t_q, d = query.shape
+        h = self.num_heads
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None, None, None)
+        q = F.linear(query, w_q, b_q).view(b, t_q, h, d // h).transpose(1, 2)  # (B, h, Tq, d/h)
+        k = F.linear(key, w_k, b_k).view(b, key.shape[1], h, d // h).transpose(1, 2)  # (B, h, Tk, d/h)
+        v = F.linear(value, w_v, b_v).view(b, value.shape[1], h, d // h).transpose(1, 2)  # (B, h, Tk, d/h)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t_q, d)), None  # (B, Tq, D)
+
+
 class EEGVLMEnhancement(nn.Module):
     """Visual enhancement: K learned queries cross-attend over intermediate-layer tokens -> K high-level tokens."""
 
@@ -103,7 +144,7 @@ class EEGVLMEnhancement(nn.Module):
         self.source_proj = nn.ModuleList(nn.Linear(c, d) if c != d else nn.Identity() for c in source_dims)
         self.norm_kv = nn.LayerNorm(d)
         self.norm_q = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+        self.attn = EEGVLMMultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
         self.mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
 
     def forward(self, sources: list[torch.Tensor]) -> torch.Tensor:
@@ -122,7 +163,7 @@ class EEGVLMAlignment(nn.Module):
         d = config.vision_config.hidden_size
         self.norm_q = nn.LayerNorm(d)
         self.norm_kv = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+        self.attn = EEGVLMMultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
 
     def forward(self, patches: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         kv = self.norm_kv(high)  # (B, K, D)
@@ -507,6 +548,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
 
 
 __all__ = [
+    "DEFAULT_LORA_TARGET_MODULES",
     "stage_labels_from_answer",
     "EEGVLMPreTrainedModel",
     "EEGVLMModel",

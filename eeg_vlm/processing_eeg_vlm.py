@@ -119,7 +119,26 @@ class EEGVLMProcessor(ProcessorMixin):
             if images is not None:
                 raise ValueError("images / eeg: pass one of them, not both.")
             images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
-        return super().__call__(images=images, text=text, **kwargs)
+        return super().__call__(images=images, text=self._with_image_tokens(text, images), **kwargs)
+
+    def _with_image_tokens(self, text, images):
+        """Text without any ``<image>`` and one image per text (``pipeline("image-text-to-text")`` with a plain
+        prompt): the image goes first, where the chat template puts it. Anything else is left for the count check."""
+        if images is None or text is None:
+            return text
+        texts = [text] if isinstance(text, str) else text
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            return text
+        if any(self.image_token in t for t in texts):
+            return text
+        per_text = images if isinstance(images, (list, tuple)) else [images]
+        if len(texts) == 1 and len(per_text) > 1 and not isinstance(per_text[0], (list, tuple)):
+            return text  # several images for one text: where each goes is not ours to guess
+        counts = [len(i) if isinstance(i, (list, tuple)) else 1 for i in per_text]
+        if len(counts) != len(texts):
+            return text
+        out = [self.image_token * n + t for n, t in zip(counts, texts)]
+        return out[0] if isinstance(text, str) else out
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """``ProcessorMixin.save_pretrained``, without leaving the ``auto_map`` it writes on this object (saving does

@@ -271,3 +271,32 @@ def test_processor_refuses_crop_and_pad_and_names_unknown_options(tiny_model_and
         processor.image_processor(images=np.zeros((40, 40, 3), dtype=np.uint8), do_resize=False)
     processor.image_processor(images=image, brightness=2)
     assert "brightness" in caplog.text
+
+
+# ----------------------------------------------------------------------------- 7. LoRA all-linear, default targets
+def test_lora_all_linear_adapters_on_attention_out_proj_are_effective(tiny_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    model = _model(tiny_tokenizer)
+    batch = _inputs(model, tiny_tokenizer)
+    with torch.no_grad():
+        before = model(**batch).logits
+    peft_model = get_peft_model(model, LoraConfig(target_modules="all-linear", task_type="CAUSAL_LM", r=4))
+    attn = peft_model.base_model.model.model.enhancement.attn
+    assert hasattr(attn.out_proj, "lora_B")  # PEFT did wrap the attention output projection
+    with torch.no_grad():  # zero-initialised adapters: the module path gives the same logits as torch's own
+        torch.testing.assert_close(peft_model(**batch).logits, before, atol=1e-5, rtol=1e-4)
+    peft_model.train()
+    peft_model(**batch).loss.backward()
+    for name in ("enhancement", "alignment"):
+        out_proj = getattr(peft_model.base_model.model.model, name).attn.out_proj
+        assert out_proj.lora_B["default"].weight.grad.abs().sum() > 0, name
+
+
+def test_peft_default_lora_targets_for_eeg_vlm(tiny_tokenizer):
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(_model(tiny_tokenizer), LoraConfig(task_type="CAUSAL_LM", r=4))  # no target_modules
+    wrapped = {n.rsplit(".lora_A", 1)[0] for n, _ in peft_model.named_parameters() if ".lora_A" in n}
+    assert wrapped and all(".language_model." in n for n in wrapped)
+    assert {n.rsplit(".", 1)[-1] for n in wrapped} == {"q_proj", "k_proj", "v_proj", "o_proj"}

@@ -22,13 +22,14 @@ from pathlib import Path
 import torch
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
+from ..modeling_eeg_vlm import DEFAULT_LORA_TARGET_MODULES
 from .collator import EEGVLMCollator
 from .modeling_setup import build_from_components, build_from_preset, cot_corpus, load_model
 
 logger = logging.getLogger(__name__)
 
-# LoRA goes on the language model's attention only: the CLIP tower has q/k/v projections too, hence the regex
-DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|c_attn|c_proj)$"
+# LoRA goes on the language model's attention only (also PEFT's default for model_type "eeg_vlm")
+DEFAULT_LORA_TARGETS = DEFAULT_LORA_TARGET_MODULES
 # trained in full next to the adapters (PEFT `modules_to_save`)
 FULLY_TRAINED = ["enhancement", "alignment", "projector", "stage_head", "cnn"]
 
