@@ -61,6 +61,7 @@ class EEGVLMModelOutputWithPast(ModelOutput):
     stage_logits: torch.FloatTensor | None = None  # (B, n_stages)
     alignment_loss: torch.FloatTensor | None = None  # scalar
     image_outputs: ModelOutput | None = None  # the vision tower's own output (hidden states, attentions, pooled)
+    aux_loss: torch.FloatTensor | None = None  # weighted stage + alignment loss whose gradient the backbone added
 
 
 @dataclass
@@ -106,6 +107,32 @@ def stage_labels_from_answer(labels: torch.LongTensor, stage_answer_token_ids: l
         best_len = torch.where(better, n, best_len)
         best_end = torch.where(better, ends, best_end)
     return stage
+
+
+def masked_stage_loss(stage_logits: torch.Tensor, stage_labels: torch.LongTensor) -> torch.Tensor:
+    """Stage cross-entropy averaged over the rows with a stage (label != -100); 0 when none has one, still in the
+    graph, so that DDP without ``find_unused_parameters`` sees the stage head used at every step."""
+    stage_labels = stage_labels.to(stage_logits.device)
+    valid = stage_labels != -100
+    per_row = F.cross_entropy(stage_logits.float(), stage_labels.clamp(min=0), reduction="none")  # (B,)
+    return (per_row * valid).sum() / valid.sum().clamp(min=1)
+
+
+class AddAuxiliaryLoss(torch.autograd.Function):
+    """Identity on ``hidden``; in backward, gives ``aux_loss`` the gradient 1, as if it were added to the final loss.
+
+    The pattern of DeepSeek's MoE gate: a trainer that builds the loss from the LM backbone alone (TRL's fused LM
+    head runs ``model.model`` and the head, never our forward) still trains what only ``aux_loss`` reaches.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, aux_loss):
+        ctx.dtype, ctx.device = aux_loss.dtype, aux_loss.device
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, torch.ones((), dtype=ctx.dtype, device=ctx.device)
 
 
 class EEGVLMMultiheadAttention(nn.MultiheadAttention):
@@ -345,6 +372,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     ) -> EEGVLMModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("input_ids / inputs_embeds: pass exactly one of them.")
+        add_aux_loss = kwargs.pop("add_aux_loss", True)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dt)
         visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None, "image_outputs": None}
@@ -363,8 +391,18 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
+        hidden, aux_loss = outputs.last_hidden_state, None
+        if (add_aux_loss and self.training and torch.is_grad_enabled() and input_ids is not None
+                and visual["stage_logits"] is not None and self.config.stage_answer_token_ids):
+            # Called alone in training (TRL's fused LM head): the answer is in input_ids, so is its "Stage:" line
+            seen = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -100)
+            stage_labels = stage_labels_from_answer(seen, self.config.stage_answer_token_ids)
+            aux_loss = self.config.stage_loss_weight * masked_stage_loss(visual["stage_logits"], stage_labels)
+            if visual["alignment_loss"] is not None:
+                aux_loss = aux_loss + self.config.alignment_loss_weight * visual["alignment_loss"]
+            hidden = AddAuxiliaryLoss.apply(hidden, aux_loss)
         return EEGVLMModelOutputWithPast(
-            last_hidden_state=outputs.last_hidden_state,
+            last_hidden_state=hidden,
             cache=getattr(outputs, "cache", None),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -372,6 +410,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             stage_logits=visual["stage_logits"],
             alignment_loss=visual["alignment_loss"],
             image_outputs=visual["image_outputs"],
+            aux_loss=aux_loss,
         )
 
 
@@ -454,6 +493,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             return_dict=True,
+            add_aux_loss=False,  # the stage and alignment losses are added to `loss` below
             **kwargs,
         )
         hidden = outputs.last_hidden_state  # (B, T, Dt)
@@ -468,13 +508,9 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
         if stage_labels is None and targets is not None and self.config.stage_answer_token_ids:
             stage_labels = stage_labels_from_answer(targets, self.config.stage_answer_token_ids)
         if outputs.stage_logits is not None and (stage_labels is not None or targets is not None):
-            # mean over the rows that have a stage; 0 (still in the graph, so DDP sees every parameter used) if none
             if stage_labels is None:
                 stage_labels = torch.full(outputs.stage_logits.shape[:1], -100, dtype=torch.long)
-            stage_labels = stage_labels.to(outputs.stage_logits.device)
-            valid = stage_labels != -100
-            per_row = F.cross_entropy(outputs.stage_logits.float(), stage_labels.clamp(min=0), reduction="none")
-            stage_loss = (per_row * valid).sum() / valid.sum().clamp(min=1)
+            stage_loss = masked_stage_loss(outputs.stage_logits, stage_labels)
         parts = [
             (lm_loss, 1.0),
             (stage_loss, self.config.stage_loss_weight),

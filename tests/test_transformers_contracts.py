@@ -300,3 +300,26 @@ def test_peft_default_lora_targets_for_eeg_vlm(tiny_tokenizer):
     wrapped = {n.rsplit(".lora_A", 1)[0] for n, _ in peft_model.named_parameters() if ".lora_A" in n}
     assert wrapped and all(".language_model." in n for n in wrapped)
     assert {n.rsplit(".", 1)[-1] for n in wrapped} == {"q_proj", "k_proj", "v_proj", "o_proj"}
+
+
+def test_backbone_alone_trains_the_stage_head_as_trl_fused_lm_head_calls_it(tiny_tokenizer):
+    """TRL's fused LM head runs `model.model` (the backbone) and the head, never our forward: the backbone adds the
+    gradient of the weighted stage + alignment loss itself, read from the answer's `Stage:` line in input_ids."""
+    model = _model(tiny_tokenizer).train()
+    batch = _inputs(model, tiny_tokenizer)
+    labels = batch.pop("labels")
+    out = model.model(**batch)
+    assert out.aux_loss is not None and out.aux_loss > 0
+    out.last_hidden_state.sum().backward()
+    head_grad = model.model.stage_head.out.weight.grad.clone()
+    assert head_grad.abs().sum() > 0
+    # the same gradient as the stage + alignment part of the full forward's loss
+    model.zero_grad()
+    full = model(**batch, labels=labels)
+    (full.stage_loss * model.config.stage_loss_weight).backward()
+    torch.testing.assert_close(head_grad, model.model.stage_head.out.weight.grad)
+    model.zero_grad()
+    with torch.no_grad():
+        assert model.model(**batch).aux_loss is None  # never outside training
+    model.eval()
+    assert model.model(**batch).aux_loss is None
