@@ -251,6 +251,17 @@ class EEGVLMPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _no_split_modules = []
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``; loading makes every weight trainable again, so the parameters no
+        output depends on are frozen once more (:meth:`EEGVLMModel.freeze_unused`)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True gives a tuple
+        for module in model.modules():
+            if isinstance(module, EEGVLMModel):
+                module.freeze_unused()
+        return loaded
+
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, EEGVLMEnhancement):
@@ -264,11 +275,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     def __init__(self, config: EEGVLMConfig):
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
-        # CLIP's post_layernorm only normalises the pooled CLS output, which EEG-VLM never reads: frozen, so that
-        # DDP without find_unused_parameters does not wait for a gradient that never comes
-        post_norm = getattr(getattr(self.vision_tower, "vision_model", self.vision_tower), "post_layernorm", None)
-        if post_norm is not None:
-            post_norm.requires_grad_(False)
+        self.freeze_unused()
         n_layers = config.vision_config.num_hidden_layers
         if config.alignment_mode != "none":
             if config.enhancement_source == "cnn":
@@ -284,6 +291,13 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
         self.stage_head = EEGVLMStageHead(config)
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
+
+    def freeze_unused(self) -> None:
+        """Freeze what no output depends on: CLIP's ``post_layernorm`` only normalises the pooled CLS output, which
+        EEG-VLM never reads. DDP without ``find_unused_parameters`` would otherwise wait for its gradient forever."""
+        post_norm = getattr(getattr(self.vision_tower, "vision_model", self.vision_tower), "post_layernorm", None)
+        if post_norm is not None:
+            post_norm.requires_grad_(False)
 
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()

@@ -323,3 +323,16 @@ def test_backbone_alone_trains_the_stage_head_as_trl_fused_lm_head_calls_it(tiny
         assert model.model(**batch).aux_loss is None  # never outside training
     model.eval()
     assert model.model(**batch).aux_loss is None
+
+
+def test_unused_post_layernorm_stays_frozen_after_from_pretrained(tiny_tokenizer, tmp_path):
+    """Loading makes every weight trainable; CLIP's post_layernorm feeds no output, so DDP would wait for it."""
+    from transformers import AutoModelForImageTextToText
+
+    import eeg_vlm  # noqa: F401  (Auto registration)
+
+    _model(tiny_tokenizer).save_pretrained(tmp_path)
+    for model in (EEGVLMForConditionalGeneration.from_pretrained(tmp_path),
+                  AutoModelForImageTextToText.from_pretrained(tmp_path)):
+        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        assert frozen == {"model.vision_tower.post_layernorm.weight", "model.vision_tower.post_layernorm.bias"}

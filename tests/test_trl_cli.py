@@ -81,3 +81,35 @@ def test_trl_sft_cli_use_peft_default_targets(trl_inputs, tmp_path):
     head = next(v for k, v in adapters.items() if k.endswith("stage_head.modules_to_save.default.out.weight")
                 or k.endswith("stage_head.out.weight"))
     assert not torch.equal(head, before)  # the stage head, trained in full next to the adapters, learned
+
+
+def _torchrun(args: list[str], out: Path) -> subprocess.CompletedProcess:
+    """2 CPU processes (gloo), DDP without find_unused_parameters: every trainable parameter needs a gradient."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args,
+           "--ddp_find_unused_parameters", "false", "--output_dir", str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": "1",
+           "HF_MODULES_CACHE": str(out.parent / f"{out.name}-modules")}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def test_ddp_two_cpu_processes_our_sft_without_find_unused_parameters(trl_inputs, tmp_path):
+    config = Path(__file__).parents[1] / "eeg_vlm" / "train" / "configs" / "tiny.yaml"
+    out = tmp_path / "ddp"
+    result = _torchrun(["-m", "eeg_vlm.train", "sft", "--config", str(config), "--dataset", str(trl_inputs / "ds"),
+                        "--gradient_checkpointing", "true", "--use_peft", "false", "--max_steps", "2"], out)
+    assert "'epoch': '0.25'" in result.stdout + result.stderr  # 16 rows, 2 x 2 per step: two processes
+    assert (out / "model.safetensors").exists()
+
+
+def test_ddp_two_cpu_processes_stock_trl_sft_trains_the_stage_head(trl_inputs, tmp_path):
+    """TRL's own sft script (what `trl sft` launches) under DDP: the stage head is used at every step."""
+    from trl.scripts import sft
+
+    out = tmp_path / "ddp-trl"
+    trl_args = [a for a in TRL_ARGS if a != "--use_cpu"] + ["--use_cpu", "true"]
+    _torchrun([sft.__file__, "--model_name_or_path", str(trl_inputs / "model"), "--dataset_name",
+               str(trl_inputs / "parquet"), *trl_args, "--max_steps", "2"], out)
+    before, after = load_file(trl_inputs / "model" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert not torch.equal(before["model.stage_head.out.weight"], after["model.stage_head.out.weight"])

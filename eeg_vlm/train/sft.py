@@ -180,8 +180,9 @@ def train(training_args: SFTConfig, model_args: ModelConfig, script_args: EEGVLM
     peft_config = None
     if model_args.use_peft:
         peft_config = peft_config_for(model, model_args, script_args)
-        model.save_pretrained(out / "base")  # the adapters' base: a config-built model has no Hub id to point to
-        processor.save_pretrained(out / "base")
+        if training_args.process_index == 0:  # one writer under DDP
+            model.save_pretrained(out / "base")  # the adapters' base: a config-built model has no Hub id to point to
+            processor.save_pretrained(out / "base")
     training_args.remove_unused_columns = False  # keep `stage` for the collator
     training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     if eval_ds is None:
@@ -216,8 +217,10 @@ def save_trained(trainer, processor, out: Path, *, merge: bool, eval_dataset=Non
     from .model_card import write_model_card
 
     model = trainer.model
-    if isinstance(model, PeftModel):
-        trainer.save_model(str(out))  # adapters + modules_to_save
+    trainer.save_model(str(out))  # every rank takes part; only the main process writes
+    if not trainer.is_world_process_zero():
+        return
+    if isinstance(model, PeftModel):  # saved: adapters + modules_to_save
         if merge:
             merged = model.merge_and_unload()
             adapter_dir = out / "adapter"
@@ -229,8 +232,6 @@ def save_trained(trainer, processor, out: Path, *, merge: bool, eval_dataset=Non
             model = merged
         else:
             model = model.merge_and_unload() if eval_dataset is not None else model
-    else:
-        trainer.save_model(str(out))
     processor.save_pretrained(out)
     args_bin = out / "training_args.bin"  # a pickle: keep the arguments as JSON instead
     if args_bin.exists():
