@@ -10,17 +10,12 @@ import subprocess
 import sys
 import textwrap
 
-SCRIPT = textwrap.dedent(
+from blocked_package import BLOCK_EEG_VLM
+
+SCRIPT = BLOCK_EEG_VLM + textwrap.dedent(
     """
     import json
-    import sys
 
-    class BlockEEGVLM:
-        def find_spec(self, name, path=None, target=None):
-            if name == "eeg_vlm" or name.startswith("eeg_vlm."):
-                raise ImportError("eeg_vlm is blocked in this test")
-
-    sys.meta_path.insert(0, BlockEEGVLM())
     import numpy as np
     import torch
     from PIL import Image
