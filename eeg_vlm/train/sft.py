@@ -252,5 +252,8 @@ def main(argv=None) -> int:
     training_args, model_args, script_args = parser.parse_args_and_config(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = train(training_args, model_args, script_args)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank done, then a clean teardown (gloo can hang at exit otherwise)
+        torch.distributed.destroy_process_group()
     print(f"saved to {out}")
     return 0
