@@ -67,7 +67,7 @@ def main() -> None:
     plain = with_context[:, :, 3000:6000]  # the scored epochs alone, for the baseline
     ours = bench_ours(with_context, processor)
     baseline = bench_matplotlib(plain[: args.baseline_epochs])
-    print(f"eeg-vlm renderer : {ours:10.1f} epochs/s  ({processor.size} px, {with_context.shape[1]} channel, "
+    print(f"eeg-vlm renderer : {ours:10.1f} epochs/s  ({processor.side} px, {with_context.shape[1]} channel, "
           f"context {processor.context_epochs})")
     print(f"matplotlib 10x4in: {baseline:10.1f} epochs/s  (100 dpi PNG)")
     print(f"speedup: {ours / baseline:.1f}")

@@ -64,6 +64,12 @@ class EEGVLMConfig(PreTrainedConfig):
         Id of the ``<image>`` placeholder token in the LM vocabulary.
     stage_labels : list of str
         Class names of the stage head, in logit order. Default ``["W", "N1", "N2", "N3", "REM"]``.
+    stage_answer_token_ids : list of list of int, optional
+        One token-id sequence per stage: the tokenization of ``"Stage: <label>"``. When set, a training forward
+        given ``labels`` but no ``stage_labels`` reads each row's stage from the last ``Stage:`` line of its
+        answer, so trainers that know nothing of the stage head (TRL's ``trl sft``) still train it. Default
+        ``None``: no stage loss without ``stage_labels`` (models saved before this option load unchanged).
+        ``EEGVLMProcessor.stage_answer_token_ids()`` computes it.
     """
 
     model_type = "eeg_vlm"
@@ -88,6 +94,7 @@ class EEGVLMConfig(PreTrainedConfig):
     projector_hidden_act: str = "gelu"
     image_token_id: int = 0
     stage_labels: list[str] | None = None
+    stage_answer_token_ids: list[list[int]] | None = None
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
@@ -95,6 +102,15 @@ class EEGVLMConfig(PreTrainedConfig):
         if self.stage_labels is None:
             self.stage_labels = list(STAGE_LABELS)
         self.stage_labels = list(self.stage_labels)
+        if self.stage_answer_token_ids is not None:
+            ids = [list(map(int, seq)) for seq in self.stage_answer_token_ids]
+            if len(ids) != len(self.stage_labels) or not all(ids):
+                raise ValueError(
+                    f"stage_answer_token_ids: received {len(ids)} sequences, expected one non-empty token-id sequence "
+                    f"per stage label {self.stage_labels} (the tokenization of 'Stage: <label>'). Compute it with "
+                    "EEGVLMProcessor.stage_answer_token_ids()."
+                )
+            self.stage_answer_token_ids = ids
         if self.alignment_mode not in ALIGNMENT_MODES:
             raise ValueError(
                 f"alignment_mode: received {self.alignment_mode!r}, expected one of {ALIGNMENT_MODES}. "

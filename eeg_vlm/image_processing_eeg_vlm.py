@@ -14,10 +14,14 @@ This file is part of the Hub remote-code unit: it imports only installed librari
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+from transformers.processing_utils import ImagesKwargs
+
+logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -30,6 +34,48 @@ EPOCH_EDGE = (150, 150, 170)  # boundaries of the scored epoch
 AMPLITUDE_GUIDE = (246, 214, 214)  # +/- 37.5 uV: a wave crossing both lines is >= 75 uV peak-to-peak
 TRACE = (0, 0, 0)
 CONTEXT_TRACE = (150, 150, 150)  # neighbouring epochs, dimmed
+
+
+class EEGVLMImageProcessorKwargs(ImagesKwargs, total=False):
+    """Options of :class:`EEGVLMImageProcessor` beyond transformers' ``ImagesKwargs`` (set at construction)."""
+
+    seconds_per_pixel: float
+    uv_per_pixel: float
+    context_epochs: int
+    epoch_seconds: float
+    grid_seconds: float
+
+
+# Standard ImagesKwargs this processor cannot apply: refused with a ValueError rather than silently ignored
+_REFUSED = {
+    "do_center_crop": "a rendered epoch is drawn to the full square; cropping would cut the time axis",
+    "crop_size": "a rendered epoch is drawn to the full square; cropping would cut the time axis",
+    "do_pad": "every image is resized to the square `size`, so there is nothing to pad",
+    "pad_size": "every image is resized to the square `size`, so there is nothing to pad",
+}
+# Standard options honoured per call (they override the attributes of the same name for that call)
+_PER_CALL = ("do_resize", "size", "resample", "do_rescale", "rescale_factor", "do_normalize", "image_mean",
+             "image_std", "do_convert_rgb")
+
+
+def _square_side(size) -> int:
+    """``size`` as given (int, or {"height", "width"} / {"shortest_edge"}) -> the side of the square in px."""
+    if isinstance(size, dict):
+        if "height" in size or "width" in size:
+            height, width = size.get("height", size.get("width")), size.get("width", size.get("height"))
+            if height != width:
+                raise ValueError(
+                    f"size: received {size}, expected a square {{'height': s, 'width': s}}: the EEG is drawn on a "
+                    "square canvas that the CLIP tower takes whole."
+                )
+            return int(height)
+        if "shortest_edge" in size:
+            return int(size["shortest_edge"])
+        raise ValueError(f"size: received {size}, expected an int or {{'height': s, 'width': s}}.")
+    try:
+        return int(size)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"size: received {size!r}, expected an int or {{'height': s, 'width': s}}.") from err
 
 
 def _as_float_array(name: str, value) -> np.ndarray:
@@ -46,8 +92,9 @@ class EEGVLMImageProcessor(BaseImageProcessor):
 
     Parameters
     ----------
-    size : int
-        Side of the square output image in pixels (must equal the CLIP tower's ``image_size``). Default 224.
+    size : dict or int
+        The square output image, ``{"height": s, "width": s}`` in pixels (must equal the CLIP tower's
+        ``image_size``); an int ``s`` (older saved processors) is read as the same square. Default 224.
     seconds_per_pixel : float
         Time scale. Default 0.25 s/px: a 30-s epoch spans 120 px, leaving 52 px (13 s) of each neighbour visible.
     uv_per_pixel : float
@@ -61,6 +108,11 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         Spacing of the vertical time grid in seconds. Default 1.
     do_normalize : bool
         Normalise ``pixel_values`` with ``image_mean``/``image_std`` (CLIP's by default).
+    do_resize, resample, do_rescale, rescale_factor, do_convert_rgb
+        transformers' standard image options, honoured at construction and per call for ``images=``: resize
+        (PIL, ``resample`` default bilinear) to ``size``, scale by ``rescale_factor`` (1/255), convert to RGB.
+        ``do_resize=False`` needs images of the exact ``size``. ``do_center_crop``/``crop_size``/``do_pad``/
+        ``pad_size`` are refused with a ``ValueError``; any other unknown option is named in a warning.
 
     Examples
     --------
@@ -72,10 +124,11 @@ class EEGVLMImageProcessor(BaseImageProcessor):
     """
 
     model_input_names = ["pixel_values"]
+    valid_kwargs = EEGVLMImageProcessorKwargs
 
     def __init__(
         self,
-        size: int = 224,
+        size: dict | int = 224,
         seconds_per_pixel: float = 0.25,
         uv_per_pixel: float = 2.0,
         context_epochs: int = 1,
@@ -84,14 +137,24 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         do_normalize: bool = True,
         image_mean: list[float] | None = None,
         image_std: list[float] | None = None,
+        do_resize: bool = True,
+        resample: int = 2,  # PIL.Image.BILINEAR
+        do_rescale: bool = True,
+        rescale_factor: float = 1 / 255,
+        do_convert_rgb: bool = True,
         **kwargs,
     ):
         kwargs.pop("image_processor_type", None)
         kwargs.pop("processor_class", None)
+        self._refuse(kwargs)
         super().__init__(**kwargs)
-        if isinstance(size, dict):  # accept the transformers {"height": h, "width": w} convention
-            size = size.get("height", size.get("shortest_edge"))
-        self.size = int(size)
+        side = _square_side(size)
+        self.size = {"height": side, "width": side}
+        self.do_resize = bool(do_resize)
+        self.resample = int(resample)
+        self.do_rescale = bool(do_rescale)
+        self.rescale_factor = float(rescale_factor)
+        self.do_convert_rgb = bool(do_convert_rgb)
         self.seconds_per_pixel = float(seconds_per_pixel)
         self.uv_per_pixel = float(uv_per_pixel)
         self.context_epochs = int(context_epochs)
@@ -105,14 +168,26 @@ class EEGVLMImageProcessor(BaseImageProcessor):
                 raise ValueError(f"{name}: received {getattr(self, name)}, expected a positive number.")
         if self.context_epochs < 0:
             raise ValueError(f"context_epochs: received {self.context_epochs}, expected an integer >= 0.")
-        if self.epoch_width > self.size:
+        if self.epoch_width > self.side:
             raise ValueError(
                 f"seconds_per_pixel: received {self.seconds_per_pixel}, which makes a {self.epoch_seconds:g}-s epoch "
-                f"{self.epoch_width} px wide, more than size={self.size}. Use seconds_per_pixel >= "
-                f"{self.epoch_seconds / self.size:.4f} or a larger size."
+                f"{self.epoch_width} px wide, more than size={self.side}. Use seconds_per_pixel >= "
+                f"{self.epoch_seconds / self.side:.4f} or a larger size."
             )
 
+    @staticmethod
+    def _refuse(options: dict) -> None:
+        for name, why in _REFUSED.items():
+            if options.get(name) not in (None, False):
+                raise ValueError(f"{name}: received {options[name]!r}, but EEGVLMImageProcessor does not support it: "
+                                 f"{why}. Leave it unset.")
+
     # ------------------------------------------------------------------ geometry
+    @property
+    def side(self) -> int:
+        """Side of the square output image in px (``size["height"] == size["width"]``)."""
+        return self.size["height"]
+
     @property
     def epoch_width(self) -> int:
         """Width in px of the scored epoch."""
@@ -121,7 +196,7 @@ class EEGVLMImageProcessor(BaseImageProcessor):
     @property
     def epoch_left(self) -> int:
         """Column where the scored epoch starts (it is centred)."""
-        return (self.size - self.epoch_width) // 2
+        return (self.side - self.epoch_width) // 2
 
     def samples_with_context(self, sampling_rate: float) -> int:
         """Number of samples of one item with its context: ``(1 + 2 * context_epochs) * epoch_seconds * fs``."""
@@ -167,9 +242,9 @@ class EEGVLMImageProcessor(BaseImageProcessor):
             raise ValueError(
                 f"channel_names: received {len(channel_names)} names, expected one per row of eeg ({n_ch})."
             )
-        if n_ch < 1 or n_ch > self.size // 8:
+        if n_ch < 1 or n_ch > self.side // 8:
             raise ValueError(
-                f"eeg: received {n_ch} channels, expected 1 to {self.size // 8} (each channel needs an 8-px band). "
+                f"eeg: received {n_ch} channels, expected 1 to {self.side // 8} (each channel needs an 8-px band). "
                 "Pick the channels to show."
             )
         epoch_samples = int(round(self.epoch_seconds * fs))
@@ -237,7 +312,7 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         """
         batch, fs = self._validate_eeg(eeg, sampling_rate, channel_names)
         b, n_ch, n_s = batch.shape
-        size, spp, left = self.size, self.seconds_per_pixel, self.epoch_left
+        size, spp, left = self.side, self.seconds_per_pixel, self.epoch_left
         ctx_samples = self.context_epochs * self.epoch_seconds * fs
         # sample index at the left edge of every column (window centred on the scored epoch)
         edges = ctx_samples + (np.arange(size + 1) - left) * spp * fs
@@ -274,13 +349,22 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         return out
 
     # ------------------------------------------------------------------ images -> pixel_values
-    def _images_to_array(self, images) -> np.ndarray:
+    def _images_to_array(self, images, *, side=None, do_resize=None, resample=None, do_convert_rgb=None,
+                         input_data_format=None) -> np.ndarray:
+        """Images (PIL, numpy or torch; HW, HWC or CHW; nested lists) -> (B, H, W, C) at ``side`` px, dtype kept."""
         from PIL import Image
+
+        side = self.side if side is None else side
+        do_resize = self.do_resize if do_resize is None else do_resize
+        resample = self.resample if resample is None else resample
+        do_convert_rgb = self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb
 
         def flatten(x):  # a batch may arrive nested per sample ([[img], [img]] from apply_chat_template)
             if isinstance(x, (list, tuple)):
                 return [leaf for item in x for leaf in flatten(item)]
-            return list(x) if isinstance(x, np.ndarray) and x.ndim == 4 else [x]
+            if hasattr(x, "ndim") and x.ndim == 4:  # a (B, ...) numpy array or torch tensor
+                return list(x)
+            return [x]
 
         images = flatten(images)
         if not images:
@@ -288,44 +372,118 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         out = []
         for i, im in enumerate(images):
             if isinstance(im, Image.Image):
-                im = im.convert("RGB")
-                if im.size != (self.size, self.size):
-                    im = im.resize((self.size, self.size), Image.BILINEAR)
-                arr = np.asarray(im, dtype=np.uint8)
-            else:
+                if do_convert_rgb:
+                    im = im.convert("RGB")
                 arr = np.asarray(im)
-                if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+            else:
+                if hasattr(im, "detach"):  # torch tensor
+                    im = im.detach().cpu().numpy()
+                arr = np.asarray(im)
+                if arr.ndim not in (2, 3) or not (arr.dtype == np.uint8 or np.issubdtype(arr.dtype, np.floating)):
                     raise ValueError(
                         f"images[{i}]: received an array of dtype {arr.dtype} and shape {arr.shape}, expected a PIL "
-                        "image or a uint8 array (H, W) or (H, W, 3). To render EEG, pass eeg=... instead."
+                        "image, or a uint8 or float array (H, W), (H, W, C) or (C, H, W). To render EEG, pass eeg=... "
+                        "instead."
                     )
-                if arr.ndim == 2:
-                    arr = np.repeat(arr[..., None], 3, axis=-1)
-                if arr.shape[:2] != (self.size, self.size):
-                    arr = np.asarray(Image.fromarray(arr[..., :3]).resize((self.size, self.size), Image.BILINEAR))
-            out.append(arr[..., :3])
+                if arr.ndim == 3 and _channels_first(arr, input_data_format):
+                    arr = arr.transpose(1, 2, 0)  # (H, W, C)
+            if arr.ndim == 2:
+                arr = arr[..., None]
+            if do_convert_rgb and arr.shape[-1] != 3:
+                arr = np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr[..., :3]  # grey -> RGB, drop alpha
+            if arr.shape[:2] != (side, side):
+                if not do_resize:
+                    raise ValueError(
+                        f"images[{i}]: received an image of {arr.shape[1]}x{arr.shape[0]} px with do_resize=False, "
+                        f"expected {side}x{side} px. Pass do_resize=True or images of the processor's size."
+                    )
+                arr = _resize(arr, side, resample)
+            out.append(arr)
+        if len({a.shape for a in out}) > 1:
+            raise ValueError(f"images: received images with {sorted({a.shape[-1] for a in out})} channels, expected "
+                             "one channel count per batch (pass do_convert_rgb=True).")
         return np.stack(out)
 
-    def to_pixel_values(self, images: np.ndarray) -> np.ndarray:
-        """(B, H, W, 3) uint8 -> (B, 3, H, W) float32, normalised when ``do_normalize``."""
-        x = images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0  # (B, 3, H, W)
-        if self.do_normalize:
-            mean = np.asarray(self.image_mean, np.float32)[None, :, None, None]
-            std = np.asarray(self.image_std, np.float32)[None, :, None, None]
-            x = (x - mean) / std
+    def to_pixel_values(self, images: np.ndarray, *, do_rescale=None, rescale_factor=None, do_normalize=None,
+                        image_mean=None, image_std=None) -> np.ndarray:
+        """(B, H, W, C) -> (B, C, H, W) float32: scaled by ``rescale_factor`` and normalised, as configured."""
+        do_rescale = self.do_rescale if do_rescale is None else do_rescale
+        rescale_factor = self.rescale_factor if rescale_factor is None else rescale_factor
+        do_normalize = self.do_normalize if do_normalize is None else do_normalize
+        x = images.transpose(0, 3, 1, 2)  # (B, C, H, W)
+        # float64 product then float32: bit-identical to uint8 / 255 for every uint8 value
+        x = (x * np.float64(rescale_factor)).astype(np.float32) if do_rescale else x.astype(np.float32)
+        if do_normalize:
+            mean = np.asarray(self.image_mean if image_mean is None else image_mean, np.float32).reshape(-1)
+            std = np.asarray(self.image_std if image_std is None else image_std, np.float32).reshape(-1)
+            if mean.size not in (1, x.shape[1]) or std.size not in (1, x.shape[1]):
+                raise ValueError(f"image_mean / image_std: received {mean.size} / {std.size} values, expected 1 or "
+                                 f"one per channel ({x.shape[1]}).")
+            x = (x - mean[None, :, None, None]) / std[None, :, None, None]
         return x
 
     def preprocess(self, images=None, eeg=None, sampling_rate=None, channel_names=None, return_tensors=None,
                    **kwargs) -> BatchFeature:
-        """Turn EEG (``eeg=``, ``sampling_rate=``) or rendered images (``images=``) into ``pixel_values``."""
+        """Turn EEG (``eeg=``, ``sampling_rate=``) or rendered images (``images=``) into ``pixel_values``.
+
+        transformers' standard options (``do_resize``, ``size``, ``resample``, ``do_rescale``, ``rescale_factor``,
+        ``do_normalize``, ``image_mean``, ``image_std``, ``do_convert_rgb``, ``input_data_format``, ``device``)
+        apply to this call; ``do_center_crop``/``crop_size``/``do_pad``/``pad_size`` and a ``data_format`` other than
+        channels-first raise ``ValueError``; other unknown options are named in a warning.
+        """
         if (images is None) == (eeg is None):
             raise ValueError("images / eeg: pass exactly one of them (eeg=array in uV with sampling_rate=Hz).")
-        arr = self._images_to_array(images) if eeg is None else self.render(eeg, sampling_rate,
-                                                                             channel_names=channel_names)
-        return BatchFeature({"pixel_values": self.to_pixel_values(arr)}, tensor_type=return_tensors)
+        self._refuse(kwargs)
+        data_format = kwargs.pop("data_format", None)
+        if data_format not in (None, "channels_first") and str(getattr(data_format, "value", "")) != "channels_first":
+            raise ValueError(f"data_format: received {data_format!r}, expected 'channels_first' (the model's layout).")
+        input_data_format = kwargs.pop("input_data_format", None)
+        device = kwargs.pop("device", None)
+        call = {k: kwargs.pop(k) for k in _PER_CALL if kwargs.get(k) is not None}
+        for k in _PER_CALL:
+            kwargs.pop(k, None)
+        unknown = sorted(k for k, v in kwargs.items() if v is not None)
+        if unknown:
+            logger.warning("EEGVLMImageProcessor: ignored unknown option(s) %s.", unknown)
+        side = _square_side(call["size"]) if "size" in call else self.side
+        if eeg is not None:
+            if side != self.side:
+                raise ValueError(f"size: received {call['size']} with eeg=..., but this processor renders at "
+                                 f"{self.side} px; build EEGVLMImageProcessor(size=...) to render at another size.")
+            arr = self.render(eeg, sampling_rate, channel_names=channel_names)
+        else:
+            arr = self._images_to_array(images, side=side, do_resize=call.get("do_resize"),
+                                        resample=call.get("resample"), do_convert_rgb=call.get("do_convert_rgb"),
+                                        input_data_format=input_data_format)
+        pixels = self.to_pixel_values(arr, **{k: call[k] for k in ("do_rescale", "rescale_factor", "do_normalize",
+                                                                   "image_mean", "image_std") if k in call})
+        out = BatchFeature({"pixel_values": pixels}, tensor_type=return_tensors)
+        return out.to(device) if device is not None and return_tensors == "pt" else out
 
     def __call__(self, images=None, eeg=None, **kwargs) -> BatchFeature:
         return self.preprocess(images=images, eeg=eeg, **kwargs)
+
+
+def _channels_first(arr: np.ndarray, input_data_format) -> bool:
+    """Whether a 3-D image array is (C, H, W): as told, else when its first axis looks like channels and its last
+    does not."""
+    fmt = str(getattr(input_data_format, "value", input_data_format or ""))
+    if fmt in ("channels_first", "channels_last"):
+        return fmt == "channels_first"
+    return arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4)
+
+
+def _resize(arr: np.ndarray, side: int, resample: int) -> np.ndarray:
+    """(H, W, C) -> (side, side, C) with PIL; uint8 RGB/grey in one pass, anything else channel by channel."""
+    from PIL import Image
+
+    if arr.dtype == np.uint8 and arr.shape[-1] in (1, 3):
+        img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+        out = np.asarray(img.resize((side, side), resample))
+        return out[..., None] if out.ndim == 2 else out
+    chans = [np.asarray(Image.fromarray(arr[..., c].astype(np.float32), mode="F").resize((side, side), resample))
+             for c in range(arr.shape[-1])]
+    return np.stack(chans, axis=-1).astype(arr.dtype)
 
 
 def epochs_with_context(signal, sampling_rate: float, context_epochs: int, *, epoch_seconds: float = 30.0):
@@ -360,4 +518,4 @@ def epochs_with_context(signal, sampling_rate: float, context_epochs: int, *, ep
     return padded[:, idx].transpose(1, 0, 2).copy()  # (E, C, win)
 
 
-__all__ = ["EEGVLMImageProcessor", "epochs_with_context"]
+__all__ = ["EEGVLMImageProcessor", "EEGVLMImageProcessorKwargs", "epochs_with_context"]

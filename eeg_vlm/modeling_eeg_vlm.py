@@ -25,8 +25,28 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.generation import GenerationMixin
 from transformers.utils import ModelOutput
+from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.import_utils import torch_compilable_check
 
 from .configuration_eeg_vlm import EEGVLMConfig
+
+# LoRA's default targets (PEFT `target_modules` when none is given, e.g. `trl sft --use_peft`): the attention of the
+# language model only. The CLIP tower has q/k/v projections too, hence the regex.
+DEFAULT_LORA_TARGET_MODULES = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|c_attn|c_proj)$"
+
+
+def _register_peft_default_targets() -> None:
+    """Tell PEFT (when installed) our default LoRA targets, as it knows them for the model types it lists; an entry
+    already there (the user's own) is kept."""
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as mapping
+    except ImportError:
+        return
+    mapping.setdefault(EEGVLMConfig.model_type, DEFAULT_LORA_TARGET_MODULES)
+
+
+_register_peft_default_targets()
 
 
 @dataclass
@@ -40,6 +60,8 @@ class EEGVLMModelOutputWithPast(ModelOutput):
     image_hidden_states: torch.FloatTensor | None = None  # (B, T_img, D_text) projected visual tokens
     stage_logits: torch.FloatTensor | None = None  # (B, n_stages)
     alignment_loss: torch.FloatTensor | None = None  # scalar
+    image_outputs: ModelOutput | None = None  # the vision tower's own output (hidden states, attentions, pooled)
+    aux_loss: torch.FloatTensor | None = None  # weighted stage + alignment loss whose gradient the backbone added
 
 
 @dataclass
@@ -56,6 +78,85 @@ class EEGVLMCausalLMOutputWithPast(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     image_hidden_states: torch.FloatTensor | None = None
+    image_outputs: ModelOutput | None = None
+
+
+def stage_labels_from_answer(labels: torch.LongTensor, stage_answer_token_ids: list[list[int]]) -> torch.LongTensor:
+    """Stage index of each row read off the last ``Stage: <label>`` in its supervised tokens; -100 where none.
+
+    Parameters
+    ----------
+    labels : (B, T) token ids, -100 where ignored (the prompt, image placeholders and padding).
+    stage_answer_token_ids : one token-id sequence per stage, the tokenization of ``"Stage: <label>"``
+        (``config.stage_answer_token_ids``; byte-level BPE tokenizes it the same inside an answer).
+    """
+    b, t = labels.shape
+    best_end = torch.full((b,), -1, dtype=torch.long, device=labels.device)  # end of the last match so far
+    best_len = torch.zeros((b,), dtype=torch.long, device=labels.device)
+    stage = torch.full((b,), -100, dtype=torch.long, device=labels.device)
+    for index, ids in enumerate(stage_answer_token_ids):
+        n = len(ids)
+        if n == 0 or n > t:
+            continue
+        pattern = torch.tensor(ids, dtype=labels.dtype, device=labels.device)
+        hits = (labels.unfold(1, n, 1) == pattern).all(-1)  # (B, T-n+1): a match starting there
+        ends = torch.where(hits, torch.arange(n - 1, t, device=labels.device), -1).amax(-1)  # (B,) last match end
+        # the latest match wins; at the same end, the longer sequence ("Stage: N1" over a bare "Stage: N")
+        better = (ends > best_end) | ((ends == best_end) & (ends >= 0) & (n > best_len))
+        stage = torch.where(better, index, stage)
+        best_len = torch.where(better, n, best_len)
+        best_end = torch.where(better, ends, best_end)
+    return stage
+
+
+def masked_stage_loss(stage_logits: torch.Tensor, stage_labels: torch.LongTensor) -> torch.Tensor:
+    """Stage cross-entropy averaged over the rows with a stage (label != -100); 0 when none has one, still in the
+    graph, so that DDP without ``find_unused_parameters`` sees the stage head used at every step."""
+    stage_labels = stage_labels.to(stage_logits.device)
+    valid = stage_labels != -100
+    per_row = F.cross_entropy(stage_logits.float(), stage_labels.clamp(min=0), reduction="none")  # (B,)
+    return (per_row * valid).sum() / valid.sum().clamp(min=1)
+
+
+class AddAuxiliaryLoss(torch.autograd.Function):
+    """Identity on ``hidden``; in backward, gives ``aux_loss`` the gradient 1, as if it were added to the final loss.
+
+    The pattern of DeepSeek's MoE gate: a trainer that builds the loss from the LM backbone alone (TRL's fused LM
+    head runs ``model.model`` and the head, never our forward) still trains what only ``aux_loss`` reaches.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, aux_loss):
+        ctx.dtype, ctx.device = aux_loss.dtype, aux_loss.device
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, torch.ones((), dtype=ctx.dtype, device=ctx.device)
+
+
+class EEGVLMMultiheadAttention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` (same parameters, same state-dict keys, ``batch_first``) whose output projection
+    takes effect when an adapter wraps it.
+
+    torch's own forward reads ``out_proj.weight`` directly, so a LoRA that PEFT puts on ``out_proj``
+    (``--lora_target_modules all-linear``) would never be applied nor trained. While ``out_proj`` is a plain
+    ``nn.Linear`` the forward is torch's own (bit for bit as before); once it is wrapped, the attention is computed
+    here and ``out_proj`` is called as a module.
+    """
+
+    def forward(self, query, key, value, need_weights=False, **kwargs):
+        if isinstance(self.out_proj, nn.Linear) or need_weights or kwargs:
+            return super().forward(query, key, value, need_weights=need_weights, **kwargs)
+        b, t_q, d = query.shape
+        h = self.num_heads
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None, None, None)
+        q = F.linear(query, w_q, b_q).view(b, t_q, h, d // h).transpose(1, 2)  # (B, h, Tq, d/h)
+        k = F.linear(key, w_k, b_k).view(b, key.shape[1], h, d // h).transpose(1, 2)  # (B, h, Tk, d/h)
+        v = F.linear(value, w_v, b_v).view(b, value.shape[1], h, d // h).transpose(1, 2)  # (B, h, Tk, d/h)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t_q, d)), None  # (B, Tq, D)
 
 
 class EEGVLMEnhancement(nn.Module):
@@ -70,7 +171,7 @@ class EEGVLMEnhancement(nn.Module):
         self.source_proj = nn.ModuleList(nn.Linear(c, d) if c != d else nn.Identity() for c in source_dims)
         self.norm_kv = nn.LayerNorm(d)
         self.norm_q = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+        self.attn = EEGVLMMultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
         self.mlp = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
 
     def forward(self, sources: list[torch.Tensor]) -> torch.Tensor:
@@ -89,7 +190,7 @@ class EEGVLMAlignment(nn.Module):
         d = config.vision_config.hidden_size
         self.norm_q = nn.LayerNorm(d)
         self.norm_kv = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
+        self.attn = EEGVLMMultiheadAttention(d, config.enhancement_num_heads, batch_first=True)
 
     def forward(self, patches: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         kv = self.norm_kv(high)  # (B, K, D)
@@ -150,6 +251,17 @@ class EEGVLMPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _no_split_modules = []
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``; loading makes every weight trainable again, so the parameters no
+        output depends on are frozen once more (:meth:`EEGVLMModel.freeze_unused`)."""
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True gives a tuple
+        for module in model.modules():
+            if isinstance(module, EEGVLMModel):
+                module.freeze_unused()
+        return loaded
+
     def _init_weights(self, module):
         super()._init_weights(module)
         if isinstance(module, EEGVLMEnhancement):
@@ -163,6 +275,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     def __init__(self, config: EEGVLMConfig):
         super().__init__(config)
         self.vision_tower = AutoModel.from_config(config.vision_config)
+        self.freeze_unused()
         n_layers = config.vision_config.num_hidden_layers
         if config.alignment_mode != "none":
             if config.enhancement_source == "cnn":
@@ -179,30 +292,40 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
+    def freeze_unused(self) -> None:
+        """Freeze what no output depends on: CLIP's ``post_layernorm`` only normalises the pooled CLS output, which
+        EEG-VLM never reads. DDP without ``find_unused_parameters`` would otherwise wait for its gradient forever."""
+        post_norm = getattr(getattr(self.vision_tower, "vision_model", self.vision_tower), "post_layernorm", None)
+        if post_norm is not None:
+            post_norm.requires_grad_(False)
+
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()
 
     def set_input_embeddings(self, value):
         self.language_model.set_input_embeddings(value)
 
-    def encode_images(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+    def encode_images(self, pixel_values: torch.Tensor, **kwargs) -> dict[str, torch.Tensor]:
         """Run the visual side only: projected visual tokens, stage logits and the alignment loss.
 
         Parameters
         ----------
         pixel_values : torch.Tensor
             ``(B, 3, H, W)`` normalised images from :class:`EEGVLMImageProcessor`.
+        **kwargs
+            Passed to the vision tower (e.g. ``output_attentions=True``).
         """
         cfg = self.config
         dtype = next(self.vision_tower.parameters()).dtype
         pixel_values = pixel_values.to(dtype)
-        vis = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
+        vis = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True, **kwargs)
         patches = vis.hidden_states[cfg.vision_feature_layer][:, 1:]  # (B, N, Dv) without CLS
         if cfg.alignment_mode == "none":
             return {
                 "image_embeds": self.projector(patches),  # (B, N, Dt)
                 "stage_logits": self.stage_head(patches),  # (B, S)
                 "alignment_loss": None,
+                "image_outputs": vis,
             }
         if cfg.enhancement_source == "cnn":
             maps = self.cnn(pixel_values, output_hidden_states=True, return_dict=True).hidden_states[1:]
@@ -226,6 +349,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             "image_embeds": image_embeds,
             "stage_logits": self.stage_head(fused),  # (B, S)
             "alignment_loss": alignment_loss,
+            "image_outputs": vis,
         }
 
     def get_placeholder_mask(self, input_ids, inputs_embeds, image_embeds) -> torch.Tensor:
@@ -237,15 +361,18 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             mask = (inputs_embeds == token).all(-1)  # (B, T)
         else:
             mask = input_ids == self.config.image_token_id  # (B, T)
-        n_tokens, n_features = int(mask.sum()), image_embeds.shape[0] * image_embeds.shape[1]
-        if n_tokens != n_features:
-            raise ValueError(
-                f"input_ids: received {n_tokens} <image> placeholder tokens (id {self.config.image_token_id}), "
-                f"expected {n_features} = {image_embeds.shape[0]} image(s) x {image_embeds.shape[1]} visual tokens. "
-                "Build the inputs with EEGVLMProcessor, which expands each <image> into the right number of tokens."
-            )
+        n_tokens, n_features = mask.sum(), image_embeds.shape[0] * image_embeds.shape[1]
+        # a tensor check, not int(): torch.export / torch.compile trace it without a data-dependent guard
+        torch_compilable_check(
+            n_tokens == n_features,
+            lambda: f"input_ids: received {int(n_tokens)} <image> placeholder tokens (id {self.config.image_token_id}), "
+            f"expected {n_features} = {image_embeds.shape[0]} image(s) x {image_embeds.shape[1]} visual tokens. "
+            "Build the inputs with EEGVLMProcessor, which expands each <image> into the right number of tokens.",
+        )
         return mask.unsqueeze(-1).expand_as(inputs_embeds)  # (B, T, D)
 
+    @can_return_tuple  # return_dict=False (argument or config) gives a tuple, as every transformers model
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")  # the 4.x name most callers still use
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -259,12 +386,13 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
     ) -> EEGVLMModelOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("input_ids / inputs_embeds: pass exactly one of them.")
-        kwargs.pop("return_dict", None)  # we always return a ModelOutput
+        add_aux_loss = kwargs.pop("add_aux_loss", True)
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)  # (B, T, Dt)
-        visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None}
+        visual = {"image_embeds": None, "stage_logits": None, "alignment_loss": None, "image_outputs": None}
         if pixel_values is not None:
-            visual = self.encode_images(pixel_values)
+            vision_kwargs = {k: kwargs[k] for k in ("output_attentions",) if k in kwargs}
+            visual = self.encode_images(pixel_values, **vision_kwargs)
             image_embeds = visual["image_embeds"].to(inputs_embeds.device, inputs_embeds.dtype)
             mask = self.get_placeholder_mask(input_ids, inputs_embeds, image_embeds)
             inputs_embeds = inputs_embeds.masked_scatter(mask, image_embeds)  # (B, T, Dt)
@@ -277,14 +405,26 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
+        hidden, aux_loss = outputs.last_hidden_state, None
+        if (add_aux_loss and self.training and torch.is_grad_enabled() and input_ids is not None
+                and visual["stage_logits"] is not None and self.config.stage_answer_token_ids):
+            # Called alone in training (TRL's fused LM head): the answer is in input_ids, so is its "Stage:" line
+            seen = input_ids if attention_mask is None else input_ids.masked_fill(attention_mask == 0, -100)
+            stage_labels = stage_labels_from_answer(seen, self.config.stage_answer_token_ids)
+            aux_loss = self.config.stage_loss_weight * masked_stage_loss(visual["stage_logits"], stage_labels)
+            if visual["alignment_loss"] is not None:
+                aux_loss = aux_loss + self.config.alignment_loss_weight * visual["alignment_loss"]
+            hidden = AddAuxiliaryLoss.apply(hidden, aux_loss)
         return EEGVLMModelOutputWithPast(
-            last_hidden_state=outputs.last_hidden_state,
+            last_hidden_state=hidden,
             cache=getattr(outputs, "cache", None),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=visual["image_embeds"],
             stage_logits=visual["stage_logits"],
             alignment_loss=visual["alignment_loss"],
+            image_outputs=visual["image_outputs"],
+            aux_loss=aux_loss,
         )
 
 
@@ -292,6 +432,8 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
     """EEG-VLM with the LM head: Chain-of-Thought generation and the weighted multi-task loss."""
 
     _tied_weights_keys = {}
+    # as LLaVA: the head is sharded like the embedding it is tied to (the LM's own plan shards `embed_tokens`)
+    _tp_plan = {"lm_head": "colwise_gather_output"}
 
     def __init__(self, config: EEGVLMConfig):
         super().__init__(config)
@@ -315,11 +457,23 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, value):
         self.lm_head = value
 
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``PreTrainedModel.save_pretrained``; a model registered for remote code also lists ``AutoModel`` (the base
+        :class:`EEGVLMModel`) in the saved ``auto_map``, so ``AutoModel.from_pretrained(DIR, trust_remote_code=True)``
+        works without this package."""
+        if self._auto_class is not None:
+            base = type(self.model)
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}),
+                                    "AutoModel": f"{base.__module__.split('.')[-1]}.{base.__name__}"}
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
     @torch.no_grad()
     def classify(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Stage probabilities from the stage head alone (no LM pass): ``(B, n_stages)``, rows sum to 1."""
         return self.model.encode_images(pixel_values)["stage_logits"].float().softmax(-1)
 
+    @can_return_tuple
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -337,8 +491,13 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
         r"""
         labels : (B, T) token ids for the LM loss, -100 where ignored (prompt, image placeholders, padding).
         stage_labels : (B,) stage indices into ``config.stage_labels`` for the stage-head cross-entropy; -100 ignores.
+            Default: read from each row's answer, its last ``Stage: <label>`` in ``labels`` (or ``shift_labels``),
+            when ``config.stage_answer_token_ids`` is set, so stock trainers (TRL's ``trl sft``) train the head too.
+        shift_labels : (B, T) already shifted targets (sequence/context parallelism); used instead of ``labels``.
+        num_items_in_batch : number of supervised tokens over the accumulated batch (Trainer), for the LM loss.
         """
         kwargs.pop("fused_lm_head", None)  # TRL's shortcut would drop our extra losses; we always run in full
+        loss_kwargs = {k: kwargs.pop(k) for k in ("shift_labels", "num_items_in_batch") if k in kwargs}
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
@@ -347,6 +506,8 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            return_dict=True,
+            add_aux_loss=False,  # the stage and alignment losses are added to `loss` below
             **kwargs,
         )
         hidden = outputs.last_hidden_state  # (B, T, Dt)
@@ -354,18 +515,20 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
         logits = self.lm_head(hidden[:, keep, :])  # (B, T', V)
 
         lm_loss = stage_loss = None
-        if labels is not None:
-            shift_logits = logits[:, :-1].float().reshape(-1, logits.shape[-1])  # (B*(T-1), V)
-            shift_labels = labels[:, 1:].reshape(-1).to(logits.device)  # (B*(T-1),)
-            lm_loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
-        if stage_labels is not None and outputs.stage_logits is not None:
-            stage_loss = F.cross_entropy(
-                outputs.stage_logits.float(), stage_labels.to(outputs.stage_logits.device), ignore_index=-100
-            )
+        targets = labels if labels is not None else loss_kwargs.get("shift_labels")
+        if targets is not None:
+            # labels are shifted inside (pad, then shift); pre-shifted `shift_labels` are taken as they are
+            lm_loss = self.loss_function(logits=logits, labels=labels, vocab_size=logits.shape[-1], **loss_kwargs)
+        if stage_labels is None and targets is not None and self.config.stage_answer_token_ids:
+            stage_labels = stage_labels_from_answer(targets, self.config.stage_answer_token_ids)
+        if outputs.stage_logits is not None and (stage_labels is not None or targets is not None):
+            if stage_labels is None:
+                stage_labels = torch.full(outputs.stage_logits.shape[:1], -100, dtype=torch.long)
+            stage_loss = masked_stage_loss(outputs.stage_logits, stage_labels)
         parts = [
             (lm_loss, 1.0),
             (stage_loss, self.config.stage_loss_weight),
-            (outputs.alignment_loss if (labels is not None or stage_labels is not None) else None,
+            (outputs.alignment_loss if (targets is not None or stage_labels is not None) else None,
              self.config.alignment_loss_weight),
         ]
         present = [w * loss for loss, w in parts if loss is not None]
@@ -381,6 +544,7 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             image_hidden_states=outputs.image_hidden_states,
+            image_outputs=outputs.image_outputs,
         )
 
     @classmethod
@@ -434,6 +598,8 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
 
 
 __all__ = [
+    "DEFAULT_LORA_TARGET_MODULES",
+    "stage_labels_from_answer",
     "EEGVLMPreTrainedModel",
     "EEGVLMModel",
     "EEGVLMForConditionalGeneration",

@@ -10,7 +10,12 @@ This file is part of the Hub remote-code unit: it imports only installed librari
 
 from __future__ import annotations
 
+import numpy as np
+from transformers.image_utils import ImageInput
 from transformers.processing_utils import ProcessorMixin
+from transformers.tokenization_utils_base import TextInput
+
+from .configuration_eeg_vlm import STAGE_LABELS
 
 IMAGE_TOKEN = "<image>"
 STAGING_PROMPT = (
@@ -38,6 +43,16 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"
 )
+
+
+def stage_answer_token_ids(tokenizer, stage_labels=STAGE_LABELS) -> list[list[int]]:
+    """Token ids of ``"Stage: <label>"`` for each stage, as they appear on an answer's last line.
+
+    ``EEGVLMConfig.stage_answer_token_ids``: with it the model reads each answer's stage itself, so stock trainers
+    (``trl sft``) train the stage head. Byte-level BPE splits words from spaces and punctuation before merging, so
+    the line tokenizes the same alone and inside an answer.
+    """
+    return [tokenizer.encode(f"Stage: {label}", add_special_tokens=False) for label in stage_labels]
 
 
 def staging_messages(prompt: str = STAGING_PROMPT, answer: str | None = None) -> list[dict]:
@@ -91,21 +106,57 @@ class EEGVLMProcessor(ProcessorMixin):
             )
         return self.image_token * self.num_image_tokens
 
-    def __call__(self, images=None, text=None, eeg=None, sampling_rate=None, channel_names=None, **kwargs):
-        """Tokenize ``text`` and turn ``images`` or ``eeg`` (uV, with ``sampling_rate`` in Hz) into pixel values.
+    def __call__(self, images: ImageInput | None = None, text: TextInput | list[TextInput] | None = None,
+                 eeg: np.ndarray | list | None = None, channel_names: list[str] | None = None, **kwargs):
+        """Tokenize ``text`` and turn ``images`` or ``eeg`` (uV, with ``sampling_rate=`` in Hz) into pixel values.
 
         Each ``<image>`` in ``text`` is expanded into ``num_image_tokens`` placeholders; the number of ``<image>``
-        tokens must equal the number of images or epochs.
+        tokens must equal the number of images or epochs. ``sampling_rate`` (Hz, required with ``eeg``) is a keyword
+        option, as transformers' processors take it.
         """
+        sampling_rate = kwargs.pop("sampling_rate", None)
         if eeg is not None:
             if images is not None:
                 raise ValueError("images / eeg: pass one of them, not both.")
             images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
-        return super().__call__(images=images, text=text, **kwargs)
+        return super().__call__(images=images, text=self._with_image_tokens(text, images), **kwargs)
+
+    def _with_image_tokens(self, text, images):
+        """Text without any ``<image>`` and one image per text (``pipeline("image-text-to-text")`` with a plain
+        prompt): the image goes first, where the chat template puts it. Anything else is left for the count check."""
+        if images is None or text is None:
+            return text
+        texts = [text] if isinstance(text, str) else text
+        if not isinstance(texts, (list, tuple)) or not all(isinstance(t, str) for t in texts):
+            return text
+        if any(self.image_token in t for t in texts):
+            return text
+        per_text = images if isinstance(images, (list, tuple)) else [images]
+        if len(texts) == 1 and len(per_text) > 1 and not isinstance(per_text[0], (list, tuple)):
+            return text  # several images for one text: where each goes is not ours to guess
+        counts = [len(i) if isinstance(i, (list, tuple)) else 1 for i in per_text]
+        if len(counts) != len(texts):
+            return text
+        out = [self.image_token * n + t for n, t in zip(counts, texts)]
+        return out[0] if isinstance(text, str) else out
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """``ProcessorMixin.save_pretrained``, without leaving the ``auto_map`` it writes on this object (saving does
+        not change the processor: it compares equal to one loaded back)."""
+        had_auto_map = "auto_map" in self.__dict__
+        try:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        finally:
+            if not had_auto_map:
+                self.__dict__.pop("auto_map", None)
+
+    def stage_answer_token_ids(self, stage_labels=STAGE_LABELS) -> list[list[int]]:
+        """``EEGVLMConfig.stage_answer_token_ids`` for this tokenizer (see :func:`stage_answer_token_ids`)."""
+        return stage_answer_token_ids(self.tokenizer, stage_labels)
 
     @property
     def model_input_names(self):
         return list(dict.fromkeys(self.tokenizer.model_input_names + ["pixel_values"]))
 
 
-__all__ = ["EEGVLMProcessor", "STAGING_PROMPT", "CHAT_TEMPLATE", "staging_messages"]
+__all__ = ["EEGVLMProcessor", "stage_answer_token_ids", "STAGING_PROMPT", "CHAT_TEMPLATE", "staging_messages"]

@@ -6,18 +6,11 @@ import subprocess
 import sys
 import textwrap
 
+from blocked_package import BLOCK_EEG_VLM
 from safetensors.torch import load_file
 
-SCRIPT = textwrap.dedent(
+SCRIPT = BLOCK_EEG_VLM + textwrap.dedent(
     """
-    import sys
-
-    class BlockEEGVLM:
-        def find_spec(self, name, path=None, target=None):
-            if name == "eeg_vlm" or name.startswith("eeg_vlm."):
-                raise ImportError("eeg_vlm is blocked in this test")
-
-    sys.meta_path.insert(0, BlockEEGVLM())
     import numpy as np
     import torch
     from safetensors.torch import save_file

@@ -167,7 +167,7 @@ def test_epoch_image_is_what_the_model_sees(app, staged, model_dir, epoch):
     windows = eeg_vlm.epochs_with_context(rec.data, rec.sampling_rate, renderer.context_epochs)
     expected = renderer.render(windows[epoch], rec.sampling_rate)[0]
     scale = image.shape[0] // expected.shape[0]
-    assert image.shape[0] >= app.DISPLAY_MIN_PX and image.shape[:2] == (scale * renderer.size,) * 2
+    assert image.shape[0] >= app.DISPLAY_MIN_PX and image.shape[:2] == (scale * renderer.side,) * 2
     np.testing.assert_array_equal(image[::scale, ::scale], expected)
     assert list(probs) == list(STAGES)
     np.testing.assert_allclose(list(probs.values()), night["probabilities"][epoch], rtol=1e-6)

@@ -71,6 +71,8 @@ def _card(dataset, build_config: dict, *, pretty_name: str, simulated: bool) -> 
     from .features import FEATURE_NAMES
 
     proc = build_config.get("image_processor", {})
+    size = proc.get("size")
+    size = size.get("height") if isinstance(size, dict) else size  # {"height", "width"} since 0.1.0; int before
     provenance = (
         "**The signals are simulated** by EEG-VLM's Sleep-EDFx-format simulator from genuine or generated "
         "hypnograms; they are not recordings. The simulator is calibrated against the 20 real Sleep-EDF-20 nights "
@@ -85,7 +87,7 @@ def _card(dataset, build_config: dict, *, pretty_name: str, simulated: bool) -> 
     body = CARD_BODY.format(
         pretty_name=pretty_name, provenance=provenance, channels=", ".join(build_config.get("channels", [])),
         context=build_config.get("context"), uv_per_pixel=proc.get("uv_per_pixel"),
-        seconds_per_pixel=proc.get("seconds_per_pixel"), size=proc.get("size"), seed=build_config.get("seed"),
+        seconds_per_pixel=proc.get("seconds_per_pixel"), size=size, seed=build_config.get("seed"),
         features=", ".join(FEATURE_NAMES), counts=counts, citations=CITATIONS,
     )
     meta = {

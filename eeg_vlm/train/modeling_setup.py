@@ -13,7 +13,7 @@ from pathlib import Path
 from ..configuration_eeg_vlm import EEGVLMConfig
 from ..image_processing_eeg_vlm import EEGVLMImageProcessor
 from ..modeling_eeg_vlm import EEGVLMForConditionalGeneration
-from ..processing_eeg_vlm import IMAGE_TOKEN, EEGVLMProcessor
+from ..processing_eeg_vlm import IMAGE_TOKEN, EEGVLMProcessor, stage_answer_token_ids
 from ..tokenizer import BOS, EOS, PAD, train_bpe_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -48,16 +48,17 @@ def build_from_preset(preset: str, corpus: list[str], image_processor_config: di
     tokenizer = train_bpe_tokenizer(corpus, vocab_size=p["vocab_size"], split_digits=split_digits)
     image_processor = EEGVLMImageProcessor(**{k: v for k, v in image_processor_config.items()
                                               if k not in ("image_processor_type", "processor_class")})
-    if image_processor.size % p["patch_size"]:
-        raise ValueError(f"image size {image_processor.size} is not a multiple of the preset's patch size "
+    if image_processor.side % p["patch_size"]:
+        raise ValueError(f"image size {image_processor.side} is not a multiple of the preset's patch size "
                          f"{p['patch_size']}; build the dataset with another renderer size.")
-    vision = dict(p["vision"], image_size=image_processor.size, patch_size=p["patch_size"])
+    vision = dict(p["vision"], image_size=image_processor.side, patch_size=p["patch_size"])
     text = dict(p["text"], model_type="llama", vocab_size=len(tokenizer), max_position_embeddings=max_position_embeddings,
                 pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                 eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
     config = EEGVLMConfig(vision_config=vision, text_config=text, alignment_mode=alignment_mode,
                           num_high_level_tokens=p["num_high_level_tokens"],
-                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+                          image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                          stage_answer_token_ids=stage_answer_token_ids(tokenizer))
     model = EEGVLMForConditionalGeneration(config)
     _set_generation_defaults(model, tokenizer)
     return model, EEGVLMProcessor(image_processor, tokenizer, num_image_tokens=config.num_visual_tokens)
@@ -93,6 +94,7 @@ def build_from_components(vision: str, text: str, image_processor_config: dict, 
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
     if tokenizer.pad_token is None:
         tokenizer.add_special_tokens({"pad_token": PAD})
+    options.setdefault("stage_answer_token_ids", stage_answer_token_ids(tokenizer))
     model = EEGVLMForConditionalGeneration.from_components(
         vision=vision, text=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), dtype=dtype, **options)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
@@ -100,14 +102,15 @@ def build_from_components(vision: str, text: str, image_processor_config: dict, 
         model.config.text_config.vocab_size = len(tokenizer)
     size = model.config.vision_config.image_size
     ip_config = {k: v for k, v in image_processor_config.items() if k not in ("image_processor_type", "processor_class")}
-    if ip_config.get("size") not in (None, size):
+    given = EEGVLMImageProcessor(**ip_config).side if "size" in ip_config else None  # int or {"height", "width"}
+    if given not in (None, size):
         # keep the physical scale: the same number of seconds and uV across the bigger or smaller canvas
-        ratio = ip_config["size"] / size
+        ratio = given / size
         ip_config["seconds_per_pixel"] = ip_config.get("seconds_per_pixel", 0.25) * ratio
         ip_config["uv_per_pixel"] = ip_config.get("uv_per_pixel", 2.0) * ratio
         logger.warning("The dataset was rendered at %s px but the vision tower takes %s px: images are resized. "
                        "Rebuild the dataset with `--image-processor` of this model to keep pixels exact.",
-                       image_processor_config.get("size"), size)
+                       given, size)
     ip_config["size"] = size
     _set_generation_defaults(model, tokenizer)
     return model, EEGVLMProcessor(EEGVLMImageProcessor(**ip_config), tokenizer,

@@ -22,13 +22,14 @@ from pathlib import Path
 import torch
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
+from ..modeling_eeg_vlm import DEFAULT_LORA_TARGET_MODULES
 from .collator import EEGVLMCollator
 from .modeling_setup import build_from_components, build_from_preset, cot_corpus, load_model
 
 logger = logging.getLogger(__name__)
 
-# LoRA goes on the language model's attention only: the CLIP tower has q/k/v projections too, hence the regex
-DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|c_attn|c_proj)$"
+# LoRA goes on the language model's attention only (also PEFT's default for model_type "eeg_vlm")
+DEFAULT_LORA_TARGETS = DEFAULT_LORA_TARGET_MODULES
 # trained in full next to the adapters (PEFT `modules_to_save`)
 FULLY_TRAINED = ["enhancement", "alignment", "projector", "stage_head", "cnn"]
 
@@ -179,8 +180,9 @@ def train(training_args: SFTConfig, model_args: ModelConfig, script_args: EEGVLM
     peft_config = None
     if model_args.use_peft:
         peft_config = peft_config_for(model, model_args, script_args)
-        model.save_pretrained(out / "base")  # the adapters' base: a config-built model has no Hub id to point to
-        processor.save_pretrained(out / "base")
+        if training_args.process_index == 0:  # one writer under DDP
+            model.save_pretrained(out / "base")  # the adapters' base: a config-built model has no Hub id to point to
+            processor.save_pretrained(out / "base")
     training_args.remove_unused_columns = False  # keep `stage` for the collator
     training_args.dataset_kwargs = {**(training_args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     if eval_ds is None:
@@ -215,8 +217,10 @@ def save_trained(trainer, processor, out: Path, *, merge: bool, eval_dataset=Non
     from .model_card import write_model_card
 
     model = trainer.model
-    if isinstance(model, PeftModel):
-        trainer.save_model(str(out))  # adapters + modules_to_save
+    trainer.save_model(str(out))  # every rank takes part; only the main process writes
+    if not trainer.is_world_process_zero():
+        return
+    if isinstance(model, PeftModel):  # saved: adapters + modules_to_save
         if merge:
             merged = model.merge_and_unload()
             adapter_dir = out / "adapter"
@@ -228,8 +232,6 @@ def save_trained(trainer, processor, out: Path, *, merge: bool, eval_dataset=Non
             model = merged
         else:
             model = model.merge_and_unload() if eval_dataset is not None else model
-    else:
-        trainer.save_model(str(out))
     processor.save_pretrained(out)
     args_bin = out / "training_args.bin"  # a pickle: keep the arguments as JSON instead
     if args_bin.exists():
@@ -250,5 +252,8 @@ def main(argv=None) -> int:
     training_args, model_args, script_args = parser.parse_args_and_config(args=argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = train(training_args, model_args, script_args)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank done, then a clean teardown (gloo can hang at exit otherwise)
+        torch.distributed.destroy_process_group()
     print(f"saved to {out}")
     return 0
