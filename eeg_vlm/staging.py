@@ -132,6 +132,14 @@ class NightResult:
         """Hypnogram + stage-probability bands (matplotlib Figure)."""
         return plot_hypnogram(self.stages, self.probabilities, epoch_sec=self.epoch_sec, ax=ax, title=title)
 
+    def plot_epoch(self, i: int, *, data=None, **options):
+        """Epoch ``i`` as a PSG viewer draws it (EEG, EOG/EMG when present, uV scale bars, seconds and clock time,
+        neighbours, spectrogram): ``eeg_vlm.io.viewer.plot_result_epoch``. ``data``: the recording, default the
+        file this night was staged from. Returns a matplotlib Figure."""
+        from .io.viewer import plot_result_epoch
+
+        return plot_result_epoch(self, i, data=data, **options)
+
     def summary(self) -> dict:
         """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
         return sleep_statistics(self.stages, epoch_sec=self.epoch_sec)
