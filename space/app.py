@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ def user_message(text: str) -> str:
 # The last refused action of each session, (title, message), until its panel in the page shows it. Keyed by
 # Gradio's session hash, bounded: only the message travels between two events of one session.
 _ERRORS: OrderedDict[str, tuple[str, str]] = OrderedDict()
-_MAX_ERRORS = 1000
+_MAX_SESSIONS = 1000
 
 
 @contextmanager
@@ -124,7 +125,7 @@ def _shown_to_user(title: str):
         request = LocalContext.request.get(None)
         if request is not None and request.session_hash:
             _ERRORS[request.session_hash] = (f"{APP_TITLE}: {title}", message)
-            while len(_ERRORS) > _MAX_ERRORS:
+            while len(_ERRORS) > _MAX_SESSIONS:
                 _ERRORS.popitem(last=False)
         # visible=False: the page shows it in a panel beside the control, not in a toast that fades and covers
         raise gr.Error(message, title=f"{APP_TITLE}: {title}", visible=False) from err
@@ -139,6 +140,34 @@ def error_panel(request: gr.Request):
     title, message = title_message
     return (f"<div class='app-error' role='alert'><div class='app-error-title'>{html.escape(title)}</div>"
             f"<div class='app-error-text'>{html.escape(message)}</div></div>")
+
+
+# The epoch each session selected last. Selections arrive from several controls and their answers can finish out of
+# order (an explanation takes seconds): an answer for an epoch that is no longer selected is dropped, so the page
+# never shows one epoch next to another's reasoning. Sessions without a record (API callers) get every answer.
+_SELECTED: OrderedDict[str, int] = OrderedDict()
+
+
+def _session() -> str | None:
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None)
+
+
+def _select(epoch: int) -> int:
+    """Record ``epoch`` as the session's selection and return it."""
+    session = _session()
+    if session:
+        _SELECTED[session] = epoch
+        _SELECTED.move_to_end(session)
+        while len(_SELECTED) > _MAX_SESSIONS:
+            _SELECTED.popitem(last=False)
+    return epoch
+
+
+def _stale(epoch: int) -> bool:
+    """True when the session has selected another epoch since ``epoch`` was asked for."""
+    latest = _SELECTED.get(_session() or "")
+    return latest is not None and latest != epoch
 
 
 def check_upload(path, *, max_bytes: int | None = None) -> Path:
@@ -177,10 +206,32 @@ def check_upload(path, *, max_bytes: int | None = None) -> Path:
 
 
 # -------------------------------------------------------------------------------------------------- the night
-@lru_cache(maxsize=4)
+# pyedflib (edflib) refuses to open a file that is already open, so two sessions reading the same night at once (the
+# sample, or a page still drawing while the next is asked for) would fail: reads of one file take turns.
+_FILE_LOCKS = tuple(threading.Lock() for _ in range(16))
+
+
+def _file_lock(path) -> threading.Lock:
+    return _FILE_LOCKS[hash(str(path)) % len(_FILE_LOCKS)]
+
+
 def _recording(path: str, channel: str, mtime: float):
     """The night's EEG at 100 Hz (read once per file: epoch pages and the spectrogram reuse it)."""
+    with _file_lock(path):
+        return _read_recording(path, channel, mtime)
+
+
+@lru_cache(maxsize=4)
+def _read_recording(path: str, channel: str, mtime: float):
     return load_recording(path, channel=channel)
+
+
+@lru_cache(maxsize=4)
+def _read_eog_emg(path: str, n_epochs: int, mtime: float):
+    from eeg_vlm.io.eog_emg import read_eog_emg
+
+    eog, emg, names = read_eog_emg(path, n_epochs=n_epochs)
+    return tuple(None if x is None else x.astype(np.float32) for x in (eog, emg)), names
 
 
 def _night_recording(night: dict):
@@ -281,7 +332,8 @@ def stage_path(path, *, name: str | None = None, viewport=None) -> tuple:
     """
     path = Path(path)
     name = name or path.name
-    result = eeg_vlm.stage_night(path, model=model_spec(), progress=False)
+    with _file_lock(path):
+        result = eeg_vlm.stage_night(path, model=model_spec(), progress=False)
     n = len(result)
     stem = Path(name).stem
     out = _new_output_dir()
@@ -306,13 +358,17 @@ def stage_upload(file, viewport=None) -> tuple:
     """Handler of 'Stage the uploaded night': check the upload, then :func:`stage_path`."""
     with _shown_to_user("cannot stage this night"):
         path = check_upload(file)
-        return stage_path(path, name=path.name, viewport=viewport)
+        out = stage_path(path, name=path.name, viewport=viewport)
+        _select(0)
+        return out
 
 
 def stage_sample(viewport=None) -> tuple:
     """Handler of 'Stage the sample night': the simulated Sleep-EDFx-format night bundled with eeg-vlm."""
     with _shown_to_user("cannot stage the sample night"):
-        return stage_path(eeg_vlm.sample_night_path(), viewport=viewport)
+        out = stage_path(eeg_vlm.sample_night_path(), viewport=viewport)
+        _select(0)
+        return out
 
 
 # -------------------------------------------------------------------------------------------------- one epoch
@@ -360,9 +416,10 @@ def _model_view(night: dict, rec, epoch: int) -> np.ndarray:
 
 
 def _eog_emg(night: dict, first: int, last: int):
-    from eeg_vlm.io.eog_emg import read_eog_emg
-
-    eog, emg, names = read_eog_emg(night["path"], n_epochs=night["n_epochs"])
+    """EOG / chin EMG of epochs first..last as (label, signal, rate) rows, and the whole-night (eog, emg) epochs."""
+    path = Path(night["path"])
+    with _file_lock(path):
+        (eog, emg), names = _read_eog_emg(str(path), night["n_epochs"], path.stat().st_mtime)
     return [(names[k], x[first:last].reshape(-1), x.shape[1] / 30.0) for k, x in (("eog", eog), ("emg", emg))
             if x is not None], (eog, emg)
 
@@ -372,6 +429,8 @@ def show_epoch(epoch, night) -> tuple:
     the cursor, reasoning panel marked as pending for this epoch, the epoch shown)."""
     with _shown_to_user("cannot show this epoch"):
         epoch = _check_epoch(epoch, night)
+        if _stale(epoch):  # another epoch was selected meanwhile: leave the page to its answer
+            return (gr.skip(),) * 7
         rec = _night_recording(night)
         width = night["width"]
         first, last = max(0, epoch - 1), min(night["n_epochs"], epoch + 2)
@@ -393,6 +452,8 @@ def show_epoch(epoch, night) -> tuple:
             caption += f"; the scorer: **{night['reference'][epoch]}**"
         pending = (f"<div class='reasoning-head'>Reasoning for epoch {epoch} ({_clock(night, epoch)}): "
                    "<em>being written…</em></div>")
+        if _stale(epoch):
+            return (gr.skip(),) * 7
         return (_to_image(page)[0], _model_view(night, rec, epoch), probs, caption, _with_cursor(night, epoch),
                 pending, epoch)
 
@@ -406,6 +467,8 @@ def explain(epoch, night) -> str:
     """
     with _shown_to_user("cannot explain this epoch"):
         epoch = _check_epoch(epoch, night)
+        if _stale(epoch):  # another epoch was selected meanwhile: do not spend seconds on this one
+            return gr.skip()
         head = f"Reasoning for epoch {epoch} ({_clock(night, epoch)}), stage {night['stages'][epoch]}"
         if night["stages"][epoch] == "UNS":
             return (f"<div class='reasoning-head'>{head}</div><p>Epoch {epoch} is unscorable (flat signal or a gap "
@@ -418,6 +481,8 @@ def explain(epoch, night) -> str:
         eog_emg = tuple(None if x is None else x[first:last] for x in (eog, emg))
         result = eeg_vlm.stage_night(rec.data[first * spe : last * spe], sampling_rate=rec.sampling_rate,
                                      model=model_spec(), explain=[epoch - first], eog_emg=eog_emg, progress=False)
+        if _stale(epoch):
+            return gr.skip()
         return reasoning_html(head, result.reasoning[epoch - first], result.claims[epoch - first])
 
 
@@ -478,13 +543,13 @@ def _measured(value) -> str:
 def typed_epoch(epoch, night) -> int:
     """Handler of an epoch number typed in the page (checked before anything is drawn)."""
     with _shown_to_user("cannot show this epoch"):
-        return _check_epoch(epoch, night)
+        return _select(_check_epoch(epoch, night))
 
 
 def select_row(night, evt: gr.SelectData) -> int:
     """Handler of a click in the stage table: the epoch of the clicked row."""
     with _shown_to_user("cannot show this epoch"):
-        return _check_epoch(evt.index[0], night)
+        return _select(_check_epoch(evt.index[0], night))
 
 
 def select_on_night(night, evt: gr.SelectData) -> int:
@@ -496,7 +561,8 @@ def select_on_night(night, evt: gr.SelectData) -> int:
         view, x = night["view"], evt.index[0]
         if not view["x0"] <= x <= view["x1"]:
             raise ValueError("epoch: click inside the hypnogram or the spectrogram to pick an epoch.")
-        return min(int((x - view["x0"]) / (view["x1"] - view["x0"]) * night["n_epochs"]), night["n_epochs"] - 1)
+        return _select(min(int((x - view["x0"]) / (view["x1"] - view["x0"]) * night["n_epochs"]),
+                           night["n_epochs"] - 1))
 
 
 def step_epoch(epoch, night, step: int) -> int:
@@ -505,7 +571,7 @@ def step_epoch(epoch, night, step: int) -> int:
         if not night:
             return _check_epoch(None, night)
         current = int(epoch) if isinstance(epoch, (int, float)) and np.isfinite(epoch) else -step
-        return int(np.clip(current + step, 0, night["n_epochs"] - 1))
+        return _select(int(np.clip(current + step, 0, night["n_epochs"] - 1)))
 
 
 def next_low_confidence(epoch, night) -> int:
@@ -517,7 +583,7 @@ def next_low_confidence(epoch, night) -> int:
         if not low:
             raise ValueError(f"epoch: no epoch of this night has a confidence below {LOW_CONFIDENCE:.0%}.")
         current = int(epoch) if isinstance(epoch, (int, float)) and np.isfinite(epoch) else -1
-        return next((i for i in low if i > current), low[0])
+        return _select(next((i for i in low if i > current), low[0]))
 
 
 # -------------------------------------------------------------------------------------------------- reference
@@ -567,7 +633,9 @@ CSS = """
 #reasoning li.ok {color: #2d6a4f}
 #reasoning ul.claims {margin: .2em 0 .8em 1.2em; padding: 0}
 #reasoning .reasoning-text {white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: .9em}
-#downloads .file-name, #downloads a {white-space: normal !important; overflow-wrap: anywhere; max-width: none !important}
+/* the whole download name, wrapped on a phone (Gradio cuts the stem with an ellipsis) */
+#downloads td.filename > span {display: none !important}
+#downloads td.filename::before {content: attr(aria-label); white-space: normal; overflow-wrap: anywhere}
 #night-view img, #epoch-view img {width: 100%; height: auto; object-fit: contain}
 @media (max-width: 700px) {
   .stack-narrow {flex-direction: column !important}
@@ -654,7 +722,6 @@ def build_demo() -> gr.Blocks:
 
         demo.load(None, None, viewport, js="() => window.innerWidth")
         shown = [epoch_view, image, probs, caption, night_view, reasoning, selected]
-        pending = []  # every show/explain event: a new selection cancels those still running (no stale answer)
 
         def failing(event, panel):
             """Show the message of a failed action in ``panel``, beside the control that triggered it."""
@@ -670,10 +737,12 @@ def build_demo() -> gr.Blocks:
             explained = failing(shown_event, epoch_message).success(
                 explain, [epoch, night], reasoning, concurrency_limit=4, api_name="explain" if api else None,
                 api_visibility=visibility)
-            pending.extend([shown_event, failing(explained, epoch_message)])
+            failing(explained, epoch_message)
 
         # typing an epoch carries the documented API: /show_epoch(epoch) and /explain(epoch), on the session's night
-        then_show(epoch.submit(typed_epoch, [epoch, night], epoch, api_visibility="private"), api=True)
+        # the selection steps only set the epoch field: no spinner, and a refusal is told in the panel, not by a badge
+        then_show(epoch.submit(typed_epoch, [epoch, night], epoch, api_visibility="private", show_progress="hidden"),
+                  api=True)
         staged = [night_view, table, summary, downloads, night, epoch, status]
         for button, fn, inputs in ((stage_btn, stage_upload, [upload, viewport]), (sample_btn, stage_sample, [viewport])):
             staging = failing(button.click(fn, inputs, staged, concurrency_limit=2), stage_message)
@@ -686,11 +755,10 @@ def build_demo() -> gr.Blocks:
             night_view.select: (select_on_night, [night]),
         }
         for trigger, (fn, inputs) in selections.items():
-            then_show(trigger(fn, inputs, epoch, api_visibility="private"))
+            then_show(trigger(fn, inputs, epoch, api_visibility="private", show_progress="hidden"))
         panels = [stage_message, epoch_message, compare_message]
         for trigger in [epoch.submit, stage_btn.click, sample_btn.click, *selections]:
-            # a new action clears the old messages and cancels the answers still being computed (no stale reasoning)
-            trigger(None, None, panels, js="() => ['', '', '']", cancels=pending)
+            trigger(None, None, panels, js="() => ['', '', '']")  # a new action clears the old messages
         ref_outputs = [agreement, per_stage, confusion, night_view, night]
         for button, fn, inputs in ((ref_btn, compare_reference, [ref_file, night]),
                                    (ref_sample_btn, compare_sample_reference, [night])):
