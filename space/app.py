@@ -246,8 +246,8 @@ def _width(viewport) -> int:
     """Figure width in pixels for a page ``viewport`` px wide (the page's padding left out)."""
     try:
         return int(np.clip(float(viewport) - 40, 340, 1600))
-    except (TypeError, ValueError):
-        return DEFAULT_WIDTH_PX
+    except (TypeError, ValueError):  # unknown (an API call): a desktop page
+        return DEFAULT_WIDTH_PX - 40
 
 
 def _to_image(fig) -> tuple[np.ndarray, list]:
@@ -359,7 +359,7 @@ def stage_upload(file, viewport=None) -> tuple:
     with _shown_to_user("cannot stage this night"):
         path = check_upload(file)
         out = stage_path(path, name=path.name, viewport=viewport)
-        _select(0)
+        _SELECTED.pop(_session() or "", None)  # a new night: no selection yet (its epoch 0 is shown)
         return out
 
 
@@ -367,7 +367,7 @@ def stage_sample(viewport=None) -> tuple:
     """Handler of 'Stage the sample night': the simulated Sleep-EDFx-format night bundled with eeg-vlm."""
     with _shown_to_user("cannot stage the sample night"):
         out = stage_path(eeg_vlm.sample_night_path(), viewport=viewport)
-        _select(0)
+        _SELECTED.pop(_session() or "", None)  # a new night: no selection yet (its epoch 0 is shown)
         return out
 
 
