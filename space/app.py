@@ -267,8 +267,7 @@ def _render_night(night: dict) -> dict:
     """The night view (hypnogram over the spectrogram) as an image, and where its time axis lies in pixels."""
     fig = plot_night(night["stages"], confidence=np.asarray(night["confidence"], dtype=float),
                      spectrogram=night["spectrogram"], start_datetime=night["start"], cursor=None,
-                     reference=night.get("reference"), reference_name="scorer", width_px=night["width"],
-                     title=f"{night['name']}: {night['channel']}")
+                     reference=night.get("reference"), reference_name="scorer", width_px=night["width"])
     image, boxes = _to_image(fig)
     hyp, last = boxes[0], boxes[len(fig.axes) - 1 if night["spectrogram"] is None else 1]
     return {"image": image, "x0": hyp[0], "x1": hyp[2], "top": hyp[1], "bottom": last[3]}
@@ -676,9 +675,10 @@ def build_demo() -> gr.Blocks:
                 sample_btn = gr.Button("Stage the sample night", elem_id="stage-sample")
         stage_message = gr.HTML(elem_id="stage-message", padding=False)
         status = gr.Markdown(elem_id="status")
-        night_view = gr.Image(label="The night: hypnogram (clock time) over the EEG spectrogram; click to pick an "
-                              "epoch", type="numpy", format="png", interactive=False, elem_id="night-view",
-                              buttons=["download", "fullscreen"])
+        gr.Markdown("**The night**: hypnogram on clock time over the EEG spectrogram; click it to pick an epoch.",
+                    elem_classes="view-title")
+        night_view = gr.Image(label="The night", show_label=False, type="numpy", format="png", interactive=False,
+                              elem_id="night-view", buttons=["download", "fullscreen"])
         with gr.Row(elem_classes="stack-narrow"):
             prev_btn = gr.Button("← Previous epoch", elem_id="prev-epoch", size="sm")
             epoch = gr.Number(label="Epoch (type a number, then Enter)", precision=None, elem_id="epoch",
@@ -687,9 +687,8 @@ def build_demo() -> gr.Blocks:
             low_btn = gr.Button("Next low-confidence epoch (L)", elem_id="next-low", size="sm")
         epoch_message = gr.HTML(elem_id="epoch-message", padding=False)
         caption = gr.Markdown(elem_id="epoch-caption")
-        epoch_view = gr.Image(label="The epoch with its neighbours: EEG, EOG, chin EMG and the EEG spectrogram",
-                              type="numpy", format="png", interactive=False, elem_id="epoch-view",
-                              buttons=["download", "fullscreen"])
+        epoch_view = gr.Image(label="The epoch with its neighbours", show_label=False, type="numpy", format="png",
+                              interactive=False, elem_id="epoch-view", buttons=["download", "fullscreen"])
         with gr.Row(elem_classes="stack-narrow"):
             reasoning = gr.HTML(label="Stage-wise reasoning", elem_id="reasoning", min_height=80,
                                 value="<div class='reasoning-head'>Reasoning: pick an epoch.</div>")
