@@ -192,7 +192,7 @@ def test_browser_refuses_a_bad_upload_in_user_words(server, tmp_path, screenshot
         fake = tmp_path / "notes.edf"
         fake.write_text("epoch,stage\n0,W\n")
         driver.upload("input[type=file]", fake)
-        driver.wait_for("document.body.innerText.includes('notes.edf')")
+        driver.wait_for("document.querySelector('td.filename[aria-label=\"notes.edf\"]') !== null")
         driver.click("#stage-upload")
         ((_, title, message),) = wait_error(driver, "stage-message")
         assert title == "EEG-VLM: cannot stage this night"
