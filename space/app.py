@@ -743,7 +743,8 @@ def build_demo() -> gr.Blocks:
         then_show(epoch.submit(typed_epoch, [epoch, night], epoch, api_visibility="private", show_progress="hidden"),
                   api=True)
         staged = [night_view, table, summary, downloads, night, epoch, status]
-        for button, fn, inputs in ((stage_btn, stage_upload, [upload, viewport]), (sample_btn, stage_sample, [viewport])):
+        for button, fn, inputs in ((stage_btn, stage_upload, [upload, viewport]),
+                                   (sample_btn, stage_sample, [viewport])):
             staging = failing(button.click(fn, inputs, staged, concurrency_limit=2), stage_message)
             then_show(staging.success(lambda: "", None, stage_message, api_visibility="private"))
         selections = {

@@ -76,7 +76,8 @@ def visible_errors(driver) -> list:
     return driver.run(
         "return [...document.querySelectorAll('.app-error')].filter(e => { const r = e.getBoundingClientRect();"
         " return e.offsetParent !== null && r.height >= 8 && r.left >= 0 && r.right <= window.innerWidth; })"
-        ".map(e => [e.closest('#stage-message, #epoch-message, #compare-message').id, e.querySelector('.app-error-title').innerText,"
+        ".map(e => [e.closest('#stage-message, #epoch-message, #compare-message').id,"
+        " e.querySelector('.app-error-title').innerText,"
         " e.querySelector('.app-error-text').innerText]);")
 
 

@@ -75,8 +75,8 @@ def night_spectrogram(eeg_uv, sampling_rate: float, *, epoch_sec: float = 30.0, 
     if n < 1:
         raise ValueError(f"eeg_uv: received shape {np.shape(eeg_uv)}, expected a 1-D EEG of at least one "
                          f"{epoch_sec:g}-s epoch ({spe} samples at {sampling_rate:g} Hz).")
-    freqs, psd = welch(x[: n * spe].reshape(n, spe), fs=sampling_rate, nperseg=min(spe, int(window_sec * sampling_rate)),
-                       axis=-1)  # (E, F)
+    nperseg = min(spe, int(window_sec * sampling_rate))
+    freqs, psd = welch(x[: n * spe].reshape(n, spe), fs=sampling_rate, nperseg=nperseg, axis=-1)  # (E, F)
     keep = (freqs >= fmin) & (freqs <= fmax)
     return NightSpectrogram(freqs[keep], 10 * np.log10(psd[:, keep] + 1e-6).astype(np.float32), float(epoch_sec))
 
@@ -230,8 +230,8 @@ def _plot_night(labels, conf, spectrogram, start_datetime, epoch_sec, low_confid
     if reference is not None:
         handles = ax.get_legend_handles_labels()[0] + handles
     if handles:  # above the plot, outside it: never hides the W row, also on a phone
-        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=min(len(handles), 2 if narrow else 3),
-                  frameon=False,
+        ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0),
+                  ncol=min(len(handles), 2 if narrow else 3), frameon=False,
                   fontsize="small", borderaxespad=0.2)
     if spectrogram is not None:
         sax = axes[1]
