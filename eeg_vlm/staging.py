@@ -165,6 +165,14 @@ class NightResult:
         return (f"{name or 'night'}  |  {self.channel or 'EEG'}  |  TST {stats['TST']:.0f} min  |  "
                 f"sleep efficiency {stats['SE']:.1f} %")
 
+    def plot_epoch(self, i: int, *, data=None, **options):
+        """Epoch ``i`` as a PSG viewer draws it (EEG, EOG/EMG when present, uV scale bars, seconds and clock time,
+        neighbours, spectrogram): ``eeg_vlm.io.viewer.plot_result_epoch``. ``data``: the recording, default the
+        file this night was staged from. Returns a matplotlib Figure."""
+        from .io.viewer import plot_result_epoch
+
+        return plot_result_epoch(self, i, data=data, **options)
+
     def summary(self) -> dict:
         """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
         return sleep_statistics(self.stages, epoch_sec=self.epoch_sec)

@@ -1,10 +1,9 @@
-"""The Gradio Space (space/app.py): its handlers, the served app through gradio_client, and a headless browser.
+"""The Gradio Space (space/app.py): its handlers and the served app through gradio_client, end to end.
 
-    cd /work/main && python -m pytest tests/test_space.py -q
+    python -m pytest tests/test_space.py -q          # the browser: tests/test_space_browser.py
 
-A tiny random EEG-VLM (tests/conftest.py) stands in for the default model through ``EEG_VLM_MODEL``; the night is
-the bundled sample (``eeg_vlm.sample_night_path()``). The browser test drives Debian's ``chromium`` through
-``chromedriver`` (W3C WebDriver over plain HTTP, no Python driver package) and is skipped when either is missing.
+A tiny random EEG-VLM (tests/conftest.py, via space_helpers) stands in for the default model through
+``EEG_VLM_MODEL``; the night is the bundled sample (``eeg_vlm.sample_night_path()``).
 """
 
 import os
@@ -12,55 +11,21 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no network at start
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
+import html  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from conftest import tiny_config, tiny_processor  # noqa: E402
+from space_helpers import APP_FILE, UPLOAD_LIMIT_MB, app, eeg_like, model_dir, server, write_edf  # noqa: E402, F401
 
 gr = pytest.importorskip("gradio")
 
 import eeg_vlm  # noqa: E402
 from eeg_vlm.io import load_recording  # noqa: E402
 
-APP_FILE = Path(__file__).resolve().parents[1] / "space" / "app.py"
 STAGES = ("W", "N1", "N2", "N3", "REM")
-UPLOAD_LIMIT_MB = 1.0  # small limit for the module's tests: the sample night (10 MB) is staged server-side
-
-
-@pytest.fixture(scope="module")
-def model_dir(tiny_tokenizer, tmp_path_factory):
-    import torch
-
-    from eeg_vlm import EEGVLMForConditionalGeneration
-
-    torch.manual_seed(0)
-    config = tiny_config(tiny_tokenizer)
-    model = EEGVLMForConditionalGeneration(config).eval()
-    model.generation_config.max_new_tokens = 12  # a random model babbles: keep its reasoning short (and fast)
-    path = tmp_path_factory.mktemp("tiny-model")
-    model.save_pretrained(path)
-    tiny_processor(tiny_tokenizer, config).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def app(model_dir, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EEG_VLM_MODEL", str(model_dir))
-        spec = importlib.util.spec_from_file_location("eeg_vlm_space_app", APP_FILE)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        mp.setattr(module, "MAX_UPLOAD_MB", UPLOAD_LIMIT_MB)
-        mp.setattr(module, "OUTPUT_ROOT", tmp_path_factory.mktemp("space-downloads"))
-        yield module
 
 
 @pytest.fixture(scope="module")
@@ -69,39 +34,25 @@ def staged(app):
     return app.stage_sample()
 
 
-def write_edf(path, channels: dict, *, rate: int = 100) -> Path:
-    """A real EDF with one signal per entry of ``channels`` (label -> signal in uV)."""
-    import pyedflib
-
-    headers = [{"label": label, "dimension": "uV", "sample_frequency": rate, "physical_min": -500.0,
-                "physical_max": 500.0, "digital_min": -32768, "digital_max": 32767, "transducer": "",
-                "prefilter": ""} for label in channels]
-    writer = pyedflib.EdfWriter(str(path), len(channels), file_type=pyedflib.FILETYPE_EDFPLUS)
-    try:
-        writer.setSignalHeaders(headers)
-        writer.writeSamples([np.asarray(x, dtype=np.float64) for x in channels.values()])
-    finally:
-        writer.close()
-    return Path(path)
-
-
-def eeg_like(n_epochs: int, *, seed: int = 0, rate: int = 100) -> np.ndarray:
-    """Noise plus a 10 Hz rhythm, ~40 uV: enough to be staged (not flat)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_epochs * 30 * rate) / rate
-    return 20 * np.sin(2 * np.pi * 10 * t) + rng.normal(0, 15, t.size)
+def reasoning_text(panel: str) -> str:
+    """The reasoning text of the panel's HTML (flag marks removed, entities decoded)."""
+    body = re.search(r"<div class='reasoning-text'>(.*)</div>$", panel, flags=re.S).group(1)
+    return html.unescape(re.sub(r"</?mark[^>]*>", "", body))
 
 
 # ----------------------------------------------------------------------------------------------- staging handlers
-def test_sample_night_gives_plot_table_summary_and_downloads(staged, model_dir):
+def app_low(night):
+    return [i for i, c in enumerate(night["confidence"]) if c < 0.6 and night["stages"][i] != "UNS"]
+
+
+def test_sample_night_gives_plot_table_summary_and_downloads(app, staged, model_dir):
     import pandas as pd
     import pyedflib
-    from matplotlib.figure import Figure
 
-    fig, table, summary, files, night, slider, status = staged
+    view, table, summary, files, night, first, status = staged
     n = night["n_epochs"]
     reference = eeg_vlm.stage_night(eeg_vlm.sample_night_path(), model=str(model_dir), progress=False)
-    assert isinstance(fig, Figure) and fig.axes
+    assert view.ndim == 3 and view.shape[1] == night["width"] == 1360 and view.dtype == np.uint8
     assert n == len(table) == len(reference) == load_recording(eeg_vlm.sample_night_path()).n_epochs > 100
     assert list(table["stage"]) == night["stages"] == reference.stages
     np.testing.assert_allclose(table[[f"p_{s}" for s in STAGES]].to_numpy(float), reference.probabilities, atol=5e-4)
@@ -114,8 +65,9 @@ def test_sample_night_gives_plot_table_summary_and_downloads(staged, model_dir):
     with pyedflib.EdfReader(str(edf_path)) as reader:
         onsets, durations, labels = reader.readAnnotations()
     assert durations.sum() == pytest.approx(30 * n) and all(label.startswith("Sleep stage") for label in labels)
-    assert slider.maximum == n - 1 and slider.interactive is True and slider.value == 0
-    assert "EEG Fpz-Cz" in status and f"{n} epochs" in status
+    assert first == 0 and "EEG Fpz-Cz" in status and f"{n} epochs" in status
+    assert night["spectrogram"].power_db.shape[0] == n and night["start"] == reference.start_datetime
+    assert f"{len(app_low(night))} epochs have a confidence below 60%" in status
 
 
 def test_uploaded_edf_is_staged_and_named_after_the_upload(app, tmp_path):
@@ -150,8 +102,8 @@ def test_unscorable_epochs_show_as_empty_cells_and_are_not_explained(app, tmp_pa
     path = write_edf(tmp_path / "flat.edf", {"EEG Fpz-Cz": signal})
     _, table, _, _, night, _, _ = app.stage_upload(str(path))
     assert night["stages"][1] == "UNS" and table["p_W"][1] is None and table["p_W"][0] is not None
-    image, probs, caption = app.show_epoch(1, night)
-    assert probs is None and "unscorable" in caption and image.dtype == np.uint8
+    page, image, probs, caption, _, _, _ = app.show_epoch(1, night)
+    assert probs is None and "unscorable" in caption and image.dtype == np.uint8 == page.dtype
     assert "unscorable" in app.explain(1, night)
 
 
@@ -160,7 +112,8 @@ def test_unscorable_epochs_show_as_empty_cells_and_are_not_explained(app, tmp_pa
 def test_epoch_image_is_what_the_model_sees(app, staged, model_dir, epoch):
     night = staged[4]
     epoch = epoch % night["n_epochs"]
-    image, probs, caption = app.show_epoch(epoch, night)
+    page, image, probs, caption, view, pending, shown = app.show_epoch(epoch, night)
+    assert shown == epoch and page.shape[1] == night["width"] and f"Reasoning for epoch {epoch} (" in pending
     _, processor = eeg_vlm.staging.load_staging_model(str(model_dir))
     renderer = processor.image_processor
     rec = load_recording(eeg_vlm.sample_night_path())
@@ -176,10 +129,11 @@ def test_epoch_image_is_what_the_model_sees(app, staged, model_dir, epoch):
 
 def test_reasoning_is_the_models_reasoning_for_that_epoch(app, staged, model_dir):
     night = staged[4]
-    text = app.explain(3, night)
-    assert isinstance(text, str) and text
+    panel = app.explain(3, night)
+    assert panel.startswith("<div class='reasoning-head'>Reasoning for epoch 3 (21:13:30), stage ")
     # the same as explaining epoch 3 within the whole night (the Space passes only the epoch and its neighbours)
-    assert text == eeg_vlm.explain_epoch(eeg_vlm.sample_night_path(), 3, model=str(model_dir), progress=False)
+    assert reasoning_text(panel) == eeg_vlm.explain_epoch(eeg_vlm.sample_night_path(), 3, model=str(model_dir),
+                                                          progress=False)
 
 
 def test_table_click_selects_its_epoch(app, staged):
@@ -189,9 +143,9 @@ def test_table_click_selects_its_epoch(app, staged):
 
 
 def test_epoch_before_any_night_is_refused(app):
-    with pytest.raises(gr.Error, match="no night is staged yet"):
+    with pytest.raises(gr.Error, match="No night is staged yet"):
         app.show_epoch(0, None)
-    with pytest.raises(gr.Error, match="no night is staged yet"):
+    with pytest.raises(gr.Error, match="No night is staged yet"):
         app.explain(0, None)
 
 
@@ -204,7 +158,7 @@ def test_epoch_out_of_range_is_refused(app, staged):
 
 # ----------------------------------------------------------------------------------------------- bad uploads
 def test_no_upload_is_refused(app):
-    with pytest.raises(gr.Error, match="nothing was uploaded"):
+    with pytest.raises(gr.Error, match="Nothing was uploaded"):
         app.stage_upload(None)
 
 
@@ -217,7 +171,7 @@ def test_non_edf_upload_is_refused(app, tmp_path):
 
 def test_edf_without_eeg_channel_is_refused(app, tmp_path):
     path = write_edf(tmp_path / "eog_emg.edf", {"EOG horizontal": eeg_like(2), "EMG submental": eeg_like(2, seed=2)})
-    with pytest.raises(gr.Error, match="no EEG channel found among"):
+    with pytest.raises(gr.Error, match="No EEG channel found among"):
         app.stage_upload(str(path))
 
 
@@ -233,43 +187,62 @@ def test_oversize_upload_is_refused(app, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- the served app
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(app):
-    """The Space served on localhost with its own launch options (upload limit included)."""
-    demo = app.build_demo()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True,
-                **app.launch_options())
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-
-
 def test_served_app_stages_the_sample_and_explains_an_epoch(server, staged):
     from gradio_client import Client
+    from PIL import Image
 
     client = Client(server, verbose=False)
-    plot, table, summary, files, slider, status = client.predict(api_name="/stage_sample")
-    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    view, table, summary, files, first, status = client.predict(api_name="/stage_sample")
     night = staged[4]
+    assert Path(view).suffix == ".png" and Image.open(view).size == (1360, night["view"]["image"].shape[0])
     assert [row[2] for row in table["data"]] == night["stages"]  # the served app stages as the handler does
     assert table["headers"][:4] == ["epoch", "onset_s", "stage", "confidence"]
     assert summary["data"][0][:2] == ["Time in bed", night["n_epochs"] / 2]
     assert [Path(f).name for f in files] == ["SC4991E0-PSG.hypnogram.csv", "SC4991E0-PSG.hypnogram.edf"]
-    assert all(Path(f).stat().st_size > 0 for f in files) and slider["maximum"] == night["n_epochs"] - 1
+    assert all(Path(f).stat().st_size > 0 for f in files) and first == 0 and "480 epochs" in status
     # the session's gr.State carries the night from one call to the next
-    image, probs, caption = client.predict(7, api_name="/show_epoch")
-    assert Path(image).suffix == ".png" and probs["label"] == night["stages"][7]
-    assert {c["label"] for c in probs["confidences"]} == set(STAGES) and "Epoch 7" in caption
-    assert client.predict(7, api_name="/explain") == eeg_vlm.explain_epoch(
-        eeg_vlm.sample_night_path(), 7, model=os.environ["EEG_VLM_MODEL"], progress=False)
+    page, image, probs, caption, view, pending = client.predict(7, api_name="/show_epoch")
+    assert Path(image).suffix == Path(page).suffix == ".png" and probs["label"] == night["stages"][7]
+    assert {c["label"] for c in probs["confidences"]} == set(STAGES) and caption.startswith("Epoch 7 (21:15:30)")
+    assert Image.open(page).size[0] == 1360 and "Reasoning for epoch 7 (" in pending
+    panel = client.predict(7, api_name="/explain")
+    assert reasoning_text(panel) == eeg_vlm.explain_epoch(eeg_vlm.sample_night_path(), 7,
+                                                          model=os.environ["EEG_VLM_MODEL"], progress=False)
+
+
+def test_served_app_checks_epoch_bounds_before_and_after_staging(server):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(server, verbose=False)
+    with pytest.raises(AppError, match="No night is staged yet"):  # not Gradio's slider range "between 0 and 1"
+        client.predict(3, api_name="/show_epoch")
+    with pytest.raises(AppError, match="No night is staged yet"):
+        client.predict(3, api_name="/explain")
+    client.predict(api_name="/stage_sample")
+    for bad in (480, -1, 2.5):
+        with pytest.raises(AppError, match=r"expected a whole number from 0 to 479 \(this night has 480 epochs"):
+            client.predict(bad, api_name="/show_epoch")
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/show_epoch"]
+    assert "between" not in str(info["parameters"][0])  # no stale range documented
+
+
+def test_served_app_compares_with_the_scorer(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    _, table, *_ = client.predict(api_name="/stage_sample")
+    agreement, per_stage, confusion, view = client.predict(api_name="/compare_sample_reference")
+    assert agreement.startswith("**SC4991EX-Hypnogram.edf**: 478 epochs compared (2 left out")
+    assert "Cohen's kappa" in agreement and Path(view).suffix == ".png"
+    assert [row[0] for row in per_stage["data"]] == list(STAGES)
+    assert sum(sum(row[1:]) for row in confusion["data"]) == 478
+    # the same scorer as a CSV upload: one row per epoch with a 'stage' column
+    stages = [row[2] for row in table["data"]]
+    csv = tmp_path / "scorer.csv"
+    csv.write_text("epoch,stage\n" + "".join(f"{i},{s}\n" for i, s in enumerate(stages)))
+    agreement, per_stage, confusion, _ = client.predict(handle_file(csv), api_name="/compare_reference")
+    assert "480 epochs compared" in agreement and "Agreement **100.0%**" in agreement
 
 
 def test_served_app_refuses_bad_uploads_with_clear_messages(server, tmp_path):
@@ -286,7 +259,7 @@ def test_served_app_refuses_bad_uploads_with_clear_messages(server, tmp_path):
     with pytest.raises(AppError, match="'fake.edf' is not an EDF file"):
         client.predict(handle_file(fake), api_name="/stage_upload")
     eog = write_edf(tmp_path / "eog.edf", {"EOG horizontal": eeg_like(2), "EMG submental": eeg_like(2, seed=2)})
-    with pytest.raises(AppError, match="no EEG channel found among"):
+    with pytest.raises(AppError, match="No EEG channel found among"):
         client.predict(handle_file(eog), api_name="/stage_upload")
 
 
@@ -303,94 +276,6 @@ def test_served_app_enforces_the_upload_limit(server, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- headless browser
-class WebDriver:
-    """Just enough W3C WebDriver (JSON over HTTP to chromedriver) to click and read the page."""
-
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-        self.session = None
-
-    def call(self, method: str, path: str, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.load(response)["value"]
-
-    def session_call(self, method: str, path: str, body=None):
-        return self.call(method, f"/session/{self.session}{path}", body)
-
-    def wait_for(self, script: str, *, timeout: float = 30.0):
-        """Poll a JavaScript expression until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.session_call("POST", "/execute/sync", {"script": f"return {script};", "args": []})
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"the page never satisfied {script!r} within {timeout:g} s")
-
-    def click(self, css: str):
-        found = self.wait_for(f"document.querySelector({css!r}) !== null") and self.session_call(
-            "POST", "/element", {"using": "css selector", "value": css})
-        self.session_call("POST", f"/element/{next(iter(found.values()))}/click", {})
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not chromedriver:
-        pytest.skip("headless browser test needs Debian's `chromium` and `chromium-driver` (chromedriver) on PATH: "
-                    f"found chromium={chromium}, chromedriver={chromedriver}; "
-                    "`apt-get install chromium chromium-driver`")
-    port = free_port()
-    process = subprocess.Popen([chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    driver = WebDriver(port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                driver.call("GET", "/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1280,2000"]
-        capabilities = {"browserName": "chrome", "goog:chromeOptions": {"binary": chromium, "args": args}}
-        driver.session = driver.call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})["sessionId"]
-        yield driver
-    finally:
-        if driver.session:
-            driver.session_call("DELETE", "")
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def app_reasoning(epoch: int) -> str:
-    return eeg_vlm.explain_epoch(eeg_vlm.sample_night_path(), epoch, model=os.environ["EEG_VLM_MODEL"],
-                                 progress=False)
-
-
-def test_browser_shows_the_hypnogram_after_staging_the_sample(server, browser):
-    browser.session_call("POST", "/url", {"url": server})
-    browser.click("#stage-sample")
-    src, width = browser.wait_for(
-        "(() => { const img = document.querySelector('#hypnogram img');"
-        " return img && img.complete && img.naturalWidth > 0 ? [img.src.slice(0, 22), img.naturalWidth] : null })()")
-    assert src == "data:image/png;base64," and width >= 500
-    assert "480 epochs" in browser.wait_for("document.querySelector('#status').innerText")
-    # a click in the table opens that epoch: its image, probabilities and reasoning appear
-    browser.click('#stages [data-testid="cell-5-2"]')  # row of epoch 5, stage column
-    browser.wait_for("(() => { const img = document.querySelector('#epoch-image img');"
-                     " return img && img.complete && img.naturalWidth >= 448 })()")
-    assert "Epoch 5" in browser.wait_for("document.querySelector('#epoch-caption').innerText")
-    assert browser.wait_for("document.querySelector('#epoch-probs').innerText.includes('REM')")
-    assert browser.wait_for("document.querySelector('#reasoning textarea').value") == app_reasoning(5)
-
-
 # ----------------------------------------------------------------------------------------------- Space metadata
 def test_space_card_and_requirements_match_the_installed_stack():
     import yaml
@@ -413,6 +298,7 @@ def test_two_sessions_at_once_do_not_share_state(server, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
 
     other = write_edf(tmp_path / "other.edf", {"EEG C4-M1": eeg_like(6, seed=5)})
     a, b = Client(server, verbose=False), Client(server, verbose=False)
@@ -420,15 +306,26 @@ def test_two_sessions_at_once_do_not_share_state(server, tmp_path):
         first = pool.submit(a.predict, api_name="/stage_sample")
         second = pool.submit(b.predict, handle_file(other), api_name="/stage_upload")
         night_a, night_b = first.result(), second.result()
-    assert night_a[4]["maximum"] != night_b[4]["maximum"]  # different nights, different epoch counts
-    _, probs_a, _ = a.predict(3, api_name="/show_epoch")
-    _, probs_b, _ = b.predict(3, api_name="/show_epoch")
-    assert probs_a["label"] == night_a[1]["data"][3][2] and probs_b["label"] == night_b[1]["data"][3][2]
-    from gradio_client.exceptions import AppError
-
+    assert len(night_a[1]["data"]) == 480 and len(night_b[1]["data"]) == 6  # different nights
+    _, _, probs_a, *_ = a.predict(3, api_name="/show_epoch")
+    _, _, probs_b, *_ = b.predict(3, api_name="/show_epoch")
+    assert probs_a["label"] == night_a[1]["data"][3][2]
+    assert probs_b["label"] == night_b[1]["data"][3][2]
     a.predict(10, api_name="/show_epoch")  # the sample night has epoch 10 ...
-    with pytest.raises(AppError):  # ... the other session's 6-epoch night does not
+    with pytest.raises(AppError, match="from 0 to 5"):  # ... the other session's 6-epoch night does not
         b.predict(10, api_name="/show_epoch")
+
+
+def test_two_sessions_view_the_sample_night_at_once(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    clients = [Client(server, verbose=False) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda c: c.predict(api_name="/stage_sample"), clients))
+        captions = list(pool.map(lambda c: c.predict(20, api_name="/show_epoch")[3], clients))
+    assert all(c.startswith("Epoch 20 (21:22:00)") for c in captions)
 
 
 def test_claims_are_shown_checked_or_flagged(app):
@@ -440,5 +337,50 @@ def test_claims_are_shown_checked_or_flagged(app):
     text = app.format_claims(claims)
     assert "1/2 hold" in text
     assert "✓ slow waves cover 42 % of the epoch" in text
-    assert "✗ FLAGGED detected 7 sleep spindles (measured: 1.00)" in text
+    assert "✗ FLAGGED detected 7 sleep spindles (spindle count measured 1.00)" in text
     assert "scorer marked" not in text and app.format_claims([]) == ""
+    panel = app.reasoning_html("Reasoning for epoch 4", "Spindles: detected 7 sleep spindles. Stage: N2", claims)
+    assert "<mark class='flagged' title='spindle count measured 1.00'>detected 7 sleep spindles</mark>" in panel
+    assert panel.index("FLAGGED") < panel.index("✓ slow waves")  # flagged claims listed first, above the text
+
+
+def test_each_neighbour_sentence_is_listed_once(app):
+    """faithfulness.check_claims gives one claim per number of the neighbour sentence: the Space lists it once."""
+    from eeg_vlm.faithfulness import check_claims
+
+    sentence = ("In the previous epoch, slow waves covered 3 % and alpha 10 %, with 2 spindles and 1 K-complex.")
+    features = {"slow_wave_fraction": 0.0, "alpha_fraction": 0.0, "spindle_count": 0, "kcomplex_count": 0}
+    prev = {"slow_wave_fraction": 0.03, "alpha_fraction": 0.10, "spindle_count": 2, "kcomplex_count": 4}
+    claims = check_claims("6. Context: " + sentence, features, prev_features=prev)
+    assert len([c for c in claims if c["text"] == sentence]) == 4  # what faithfulness.py gives today
+    groups = app.group_claims(claims)
+    assert [g["text"] for g in groups] == [sentence] and groups[0]["ok"] is False
+    assert groups[0]["wrong"] == ["prev kcomplex count measured 4.00"]
+    assert "0/1 hold" in app.format_claims(claims) and app.format_claims(claims).count(sentence) == 1
+
+
+def test_messages_are_in_user_words_without_server_paths(app):
+    message = app.user_message("data: '/tmp/gradio/3f2a/night.edf' holds no signals (only annotations, e.g. a "
+                               "*-Hypnogram.edf); pass the PSG recording instead.")
+    assert message == ("'night.edf' holds no signals (only annotations, e.g. a *-Hypnogram.edf); upload the PSG "
+                       "recording instead.")
+    message = app.user_message("channel: no EEG channel found among ['EOG']. Pass one of them as channel= (CLI: "
+                               "--channel NAME), or leave channel unset. Export the EEG too.")
+    assert message == "No EEG channel found among ['EOG']. Export the EEG too."
+
+
+def test_reference_errors_are_told_in_the_page(app, staged, tmp_path):
+    night = staged[4]
+    with pytest.raises(gr.Error, match="Stage a night first"):
+        app.compare_reference(str(tmp_path / "x.csv"), None)
+    bad = tmp_path / "scores.csv"
+    bad.write_text("epoch,label\n0,W\n")
+    with pytest.raises(gr.Error, match="'scores.csv' has no 'stage' column"):
+        app.compare_reference(str(bad), night)
+    psg = write_edf(tmp_path / "psg.edf", {"EEG Fpz-Cz": eeg_like(2)})
+    with pytest.raises(gr.Error, match="'psg.edf' holds signals: it is a recording, not a hypnogram"):
+        app.compare_reference(str(psg), night)
+    other = write_edf(tmp_path / "o.edf", {"EEG Fpz-Cz": eeg_like(2)})
+    other_night = app.stage_upload(str(other))[4]
+    with pytest.raises(gr.Error, match="belongs to the sample night"):
+        app.compare_sample_reference(other_night)
