@@ -134,7 +134,7 @@ def test_simulate_random_writes_sleep_edfx_pairs(tmp_path, caplog):
         assert len(codes) == 60
         with pyedflib.EdfReader(str(psg)) as r:
             assert r.getSignalLabels() == list(sim.CHANNELS)
-            assert list(r.getSampleFrequencies()) == [100, 100, 100, 1]
+            assert list(r.getSampleFrequencies()) == [100, 100, 100, 1, 100]  # C4-M1 last
             assert {r.getPhysicalDimension(i) for i in range(4)} == {"uV"}
             assert r.getStartdatetime() == start
             assert r.getFileDuration() == 30 * 60
@@ -155,7 +155,7 @@ def test_simulate_from_small_hypnogram(tmp_path):
     assert (tmp_path / "out" / hyp.name).read_bytes() == hyp.read_bytes()
     with pyedflib.EdfReader(str(psg)) as r:
         assert r.getFileDuration() == 150 and r.getStartdatetime() == start
-        assert list(r.getSampleFrequencies()) == [100, 100, 100, 100]
+        assert list(r.getSampleFrequencies()) == [100, 100, 100, 100, 100]
         assert r.getHeader()["patientname"] == "Male 61yr"
 
 
