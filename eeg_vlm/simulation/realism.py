@@ -11,6 +11,8 @@ Used by ``python -m eeg_vlm.simulation.calibrate`` and ``python benchmarks/reali
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 from scipy.stats import wasserstein_distance
 
@@ -28,7 +30,9 @@ def stack(nights):
     for name, (x, y) in sorted(nights.items()):
         xs.append(x)
         ys.append(y)
-        gs.append(np.full(len(y), int(name[3:5]) if name[3:5].isdigit() else hash(name) % 10**6))
+        # Sleep-EDFx names carry the subject in characters 3-4; other names are their own group (crc32: the same
+        # number in every process, unlike hash())
+        gs.append(np.full(len(y), int(name[3:5]) if name[3:5].isdigit() else 1000 + zlib.crc32(name.encode()) % 10**6))
     return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
 
 
