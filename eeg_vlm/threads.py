@@ -71,7 +71,8 @@ def idle_cores(look_sec: float = _LOOK_SEC) -> float:
     if total <= 0:
         return float(cores)
     busy_cores = cores * busy / total - own / elapsed  # this process's own work is not someone else's load
-    return max(0.0, cores - busy_cores)
+    # the two clocks (/proc/stat ticks, process_time) differ a little: never more idle cores than there are
+    return min(float(cores), max(0.0, cores - busy_cores))
 
 
 def choose_threads(num_threads: int | None = None) -> int:

@@ -36,6 +36,9 @@ from eeg_vlm import (  # noqa: E402
 
 from transformers.models.auto import modeling_auto  # noqa: E402
 
+# transformers' tests assert its deprecation warnings (FutureWarning), which pyproject.toml ignores elsewhere
+pytestmark = pytest.mark.filterwarnings("default::FutureWarning")
+
 # An in-library model is listed in these name tables, which the mixins read to know a class is an image-text-to-text
 # LM (to build `labels`, check `shift_labels`...). `AutoModel*.register` does not fill them, so list ours as
 # transformers would.
