@@ -21,7 +21,6 @@ from .sleep_edf20 import STAGES
 __all__ = ["simulated_features", "wasserstein_table", "discriminator_auc", "transfer_kappa", "subject_cv_kappa",
            "distance", "stack"]
 
-RK_TO_INT = {"W": 0, "1": 1, "2": 2, "3": 3, "4": 3, "R": 4}  # R&K -> AASM index; M and ? are dropped
 
 
 def stack(nights):
@@ -38,12 +37,13 @@ def stack(nights):
 
 def simulated_features(signals, codes, *, trim=True):
     """18 features and AASM stages (0-4) of one simulated night (dict of uV arrays at 100 Hz + R&K codes)."""
+    from .generator import stage_indices
     from .sleep_edf20 import epoch_features, trim_to_sleep
 
     n = len(codes)
     x = epoch_features(signals["EEG Fpz-Cz"][: n * 3000].reshape(n, -1),
                        signals["EEG Pz-Oz"][: n * 3000].reshape(n, -1))
-    y = np.array([RK_TO_INT.get(c, -1) for c in codes])
+    y = stage_indices(codes)  # M and ? -> -1, dropped
     keep = y >= 0
     x, y = x[keep], y[keep]
     if trim:
