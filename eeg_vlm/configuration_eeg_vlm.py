@@ -16,6 +16,7 @@ STAGE_LABELS = ["W", "N1", "N2", "N3", "REM"]
 ALIGNMENT_MODES = ("cross_attention", "add", "concat", "none")
 ENHANCEMENT_SOURCES = ("vision", "cnn")
 CNN_MODEL_TYPES = ("resnet", "convnext")
+NIGHT_ENCODERS = ("gru", "transformer")
 
 
 class EEGVLMConfig(PreTrainedConfig):
@@ -70,6 +71,25 @@ class EEGVLMConfig(PreTrainedConfig):
         answer, so trainers that know nothing of the stage head (TRL's ``trl sft``) still train it. Default
         ``None``: no stage loss without ``stage_labels`` (models saved before this option load unchanged).
         ``EEGVLMProcessor.stage_answer_token_ids()`` computes it.
+    night_encoder : {None, "gru", "transformer"}
+        The night-level stage model (``EEGVLMNightEncoder``): each epoch's pooled fused visual tokens and measured
+        features -> a bidirectional sequence encoder over the night -> per-epoch stage logits. Default ``None``:
+        no night model (models saved before this option load unchanged); ``"gru"`` is what the embedded model uses
+        (a bidirectional GRU: cheap on a CPU, and any night length).
+    night_hidden_size : int
+        Width of the epoch vectors and of each GRU direction. Default 64: a night is a few hundred to a thousand
+        epochs and the labels are five stages; a wider encoder over-fits the 20 real nights.
+    night_num_layers : int
+        Layers of the sequence encoder. Default 2.
+    night_feature_names : list of str, optional
+        The measured features the night model reads, in order (names of ``EEGVLMFeatureExtractor.feature_names``).
+        Default ``None``: images only.
+    night_window, night_window_overlap : int
+        At inference a night longer than ``night_window`` epochs is read in windows that share
+        ``night_window_overlap`` epochs, blended where they overlap. Defaults 240 (2 h) and 60 (30 min): longer
+        than any sleep cycle, and the same context the model sees in training.
+    night_dropout : float
+        Dropout of the night model. Default 0.1.
     """
 
     model_type = "eeg_vlm"
@@ -96,6 +116,13 @@ class EEGVLMConfig(PreTrainedConfig):
     stage_labels: list[str] | None = None
     stage_answer_token_ids: list[list[int]] | None = None
     tie_word_embeddings: bool = False
+    night_encoder: str | None = None
+    night_hidden_size: int = 64
+    night_num_layers: int = 2
+    night_feature_names: list[str] | None = None
+    night_window: int = 240
+    night_window_overlap: int = 60
+    night_dropout: float = 0.1
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -131,6 +158,7 @@ class EEGVLMConfig(PreTrainedConfig):
                     f"cnn_config: received model_type {self.cnn_config.model_type!r}, expected one of "
                     f"{CNN_MODEL_TYPES}. Pass a ResNetConfig or ConvNextConfig."
                 )
+        self._check_night()
         n_layers = self.vision_config.num_hidden_layers
         if self.enhancement_layers is None:
             # 1/4, 1/2, 3/4 of the depth: mid-level layers carry the semantic summaries (hidden_states[0] = embeddings)
@@ -156,6 +184,21 @@ class EEGVLMConfig(PreTrainedConfig):
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             # as LLaVA: the flag lives in the text config of most LMs (e.g. Qwen2.5-0.5B ties its embeddings)
             self.tie_word_embeddings = True
+
+    def _check_night(self) -> None:
+        if self.night_encoder is not None and self.night_encoder not in NIGHT_ENCODERS:
+            raise ValueError(f"night_encoder: received {self.night_encoder!r}, expected None or one of "
+                             f"{NIGHT_ENCODERS} (\"gru\" for the embedded model's night-level staging).")
+        if self.night_feature_names is not None:
+            self.night_feature_names = [str(n) for n in self.night_feature_names]
+        for name in ("night_hidden_size", "night_num_layers", "night_window"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: received {getattr(self, name)!r}, expected an integer >= 1.")
+        if not 0 <= self.night_window_overlap < self.night_window:
+            raise ValueError(f"night_window_overlap: received {self.night_window_overlap}, expected 0 <= overlap < "
+                             f"night_window ({self.night_window}); e.g. a quarter of the window.")
+        if not 0.0 <= self.night_dropout < 1.0:
+            raise ValueError(f"night_dropout: received {self.night_dropout}, expected a probability in [0, 1).")
 
     @property
     def num_patches(self) -> int:

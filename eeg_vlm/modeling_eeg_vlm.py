@@ -30,6 +30,7 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.import_utils import torch_compilable_check
 
 from .configuration_eeg_vlm import EEGVLMConfig
+from .modeling_night_eeg_vlm import EEGVLMNightEncoder
 
 # LoRA's default targets (PEFT `target_modules` when none is given, e.g. `trl sft --use_peft`): the attention of the
 # language model only. The CLIP tower has q/k/v projections too, hence the regex.
@@ -289,6 +290,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
         self._layer_ids = [i % (n_layers + 1) for i in config.enhancement_layers]
         self.projector = EEGVLMProjector(config)
         self.stage_head = EEGVLMStageHead(config)
+        self.night_encoder = EEGVLMNightEncoder(config) if config.night_encoder else None
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
 
@@ -324,6 +326,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
             return {
                 "image_embeds": self.projector(patches),  # (B, N, Dt)
                 "stage_logits": self.stage_head(patches),  # (B, S)
+                "pooled_visual": patches.mean(1),  # (B, Dv): what the night encoder reads
                 "alignment_loss": None,
                 "image_outputs": vis,
             }
@@ -348,6 +351,7 @@ class EEGVLMModel(EEGVLMPreTrainedModel):
         return {
             "image_embeds": image_embeds,
             "stage_logits": self.stage_head(fused),  # (B, S)
+            "pooled_visual": fused.mean(1),  # (B, Dv): what the night encoder reads
             "alignment_loss": alignment_loss,
             "image_outputs": vis,
         }
@@ -471,6 +475,38 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
     def classify(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
         """Stage probabilities from the stage head alone (no LM pass): ``(B, n_stages)``, rows sum to 1."""
         return self.model.encode_images(pixel_values)["stage_logits"].float().softmax(-1)
+
+    @torch.no_grad()
+    def classify_night(self, pixel_values: torch.FloatTensor | None = None, features=None, *,
+                       image_embeds: torch.FloatTensor | None = None, batch_size: int = 64) -> torch.FloatTensor:
+        """Night-level stage probabilities ``(T, n_stages)`` of one night of ``T`` consecutive 30-s epochs.
+
+        Parameters
+        ----------
+        pixel_values : torch.FloatTensor, optional
+            ``(T, 3, H, W)``: every epoch's rendered image (from :class:`EEGVLMImageProcessor`), in night order.
+        features : array_like, optional
+            ``(T, F)`` measured features in ``config.night_feature_names`` order (``EEGVLMFeatureExtractor``),
+            NaN where not measured. Either modality may be missing (the night model was trained that way), not both.
+        image_embeds : torch.FloatTensor, optional
+            ``(T, Dv)`` pooled visual tokens already computed (``encode_images(...)["pooled_visual"]``), instead of
+            ``pixel_values``.
+        batch_size : int
+            Images per vision forward pass.
+        """
+        enc = self.model.night_encoder
+        if enc is None:
+            raise ValueError("classify_night: this model has no night-level stage model (config.night_encoder is "
+                             "None); use classify() for per-epoch probabilities, or load a model trained with one.")
+        if pixel_values is not None and image_embeds is None:
+            image_embeds = torch.cat([self.model.encode_images(pixel_values[i : i + batch_size])["pooled_visual"]
+                                      for i in range(0, len(pixel_values), batch_size)])  # (T, Dv)
+        if features is not None:
+            features = torch.as_tensor(features, dtype=torch.float32, device=self.device)[None]  # (1, T, F)
+        x = enc.embed(None if image_embeds is None else image_embeds[None], features)  # (1, T, H)
+        cfg = self.config
+        logits = enc.encode_windows(x, window=cfg.night_window, overlap=cfg.night_window_overlap)  # (1, T, S)
+        return logits[0].float().softmax(-1)
 
     @can_return_tuple
     @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")

@@ -174,8 +174,21 @@ class NightResult:
         return plot_result_epoch(self, i, data=data, **options)
 
     def summary(self) -> dict:
-        """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage)."""
-        return sleep_statistics(self.stages, epoch_sec=self.epoch_sec)
+        """Sleep statistics as YASA's ``sleep_statistics`` (TIB, TST, SOL, WASO, SE, REM latency, % per stage),
+        plus ``REM_latency_from_onset`` (min, ``Lat_REM - SOL``: the AASM REM latency) and ``SOREMP``: True when
+        that latency is under 15 min, a sleep-onset REM period (a marker of narcolepsy, also seen after REM
+        deprivation: worth a technician's look before it is reported)."""
+        stats = sleep_statistics(self.stages, epoch_sec=self.epoch_sec)
+        latency = stats["Lat_REM"] - stats["SOL"]  # NaN without REM or without sleep
+        stats["REM_latency_from_onset"] = float(np.round(latency, 4))
+        stats["SOREMP"] = bool(latency < SOREMP_MINUTES) if np.isfinite(latency) else False
+        if stats["SOREMP"]:
+            logger.warning("REM %.1f min after sleep onset: a sleep-onset REM period (SOREMP, < %g min).", latency,
+                           SOREMP_MINUTES)
+        return stats
+
+
+SOREMP_MINUTES = 15.0  # REM within 15 min of sleep onset: a sleep-onset REM period (MSLT / ICSD-3 convention)
 
 
 def _explain_indices(explain, n: int) -> list[int]:
@@ -195,7 +208,8 @@ def _explain_indices(explain, n: int) -> list[int]:
 
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
                 ground: bool = True, eog_emg=None, progress: bool = True,
-                batch_size: int = DEFAULT_BATCH_SIZE, num_threads: int | None = None) -> NightResult:
+                batch_size: int = DEFAULT_BATCH_SIZE, num_threads: int | None = None,
+                night_level: bool = True) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -234,6 +248,11 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         several times slower); ``EEG_VLM_NUM_THREADS`` / ``OMP_NUM_THREADS`` also set it. The process's own
         thread count is restored afterwards.
 
+    night_level : bool
+        Stage with the model's night-level stage model when it has one (default): every epoch is read with the
+        night around it, from its image and its measured features (``NightResult.probabilities`` are its output).
+        False: the per-epoch stage head alone, each epoch from its image.
+
     Returns
     -------
     NightResult
@@ -256,13 +275,23 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     indices = _explain_indices(explain, n)
     windows = epochs_with_context(rec.data, rec.sampling_rate, renderer.context_epochs,
                                   epoch_seconds=renderer.epoch_seconds)  # (E, 1, (1 + 2c) * S)
+    night_model = night_level and getattr(net.model, "night_encoder", None) is not None
     probs = np.zeros((n, len(STAGES)), dtype=np.float32)
+    pooled = []
+    eog = emg = None
+    if night_model or indices:
+        eog, emg = _eog_emg(data, n, renderer.epoch_seconds) if eog_emg is None else _check_eog_emg(eog_emg, n)
     with torch.inference_mode(), torch_threads(num_threads) as threads:
         logger.info("staging %d epochs with %d torch thread(s)", n, threads)
         for start in tqdm(range(0, n, batch_size), desc="staging", unit="batch", disable=not progress):
             images = renderer.render(windows[start : start + batch_size], rec.sampling_rate)
             pixels = torch.from_numpy(renderer.to_pixel_values(images))
-            probs[start : start + len(images)] = net.classify(pixels).numpy()
+            encoded = net.model.encode_images(pixels)
+            probs[start : start + len(images)] = encoded["stage_logits"].float().softmax(-1).numpy()
+            pooled.append(encoded["pooled_visual"].float())
+        if night_model and n:  # the night read as a whole: each epoch's image and measured features in context
+            features = _night_features(net, rec, eog, emg)
+            probs = net.classify_night(image_embeds=torch.cat(pooled), features=features).numpy().astype(np.float32)
     bad = sorted(rec.bad_epochs)
     probs[bad] = np.nan
     stages = [STAGES[i] for i in probs.argmax(-1)] if n else []
@@ -280,7 +309,6 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
 
         around = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < n})
         spe = rec.samples_per_epoch
-        eog, emg = _eog_emg(data, n, renderer.epoch_seconds) if eog_emg is None else _check_eog_emg(eog_emg, n)
         measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
                                   eog_epochs=None if eog is None else eog[around],
                                   emg_epochs=None if emg is None else emg[around]).to_dict("records")
@@ -303,6 +331,22 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
                        source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs,
                        claims=claims)
+
+
+def _night_features(net, rec, eog, emg) -> np.ndarray:
+    """``(T, F)`` measured features of every epoch, in the order the night model reads them; bad epochs NaN (so
+    they do not move the night's median)."""
+    from .train.night_data import feature_names, measure
+
+    names = list(net.config.night_feature_names or [])
+    if names and names != list(feature_names()):
+        raise ValueError(f"model: its night model reads the features {names}, which this version of eeg_vlm does "
+                         f"not measure (it measures {list(feature_names())}); update eeg_vlm or use night_level=False.")
+    spe = rec.samples_per_epoch
+    epochs = rec.data[: rec.n_epochs * spe].reshape(rec.n_epochs, spe)
+    feats = measure(epochs, rec.sampling_rate, eog=eog, emg=emg)
+    feats[sorted(rec.bad_epochs)] = np.nan
+    return feats
 
 
 def _eog_emg(data, n_epochs: int, epoch_sec: float):

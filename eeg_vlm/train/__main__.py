@@ -3,6 +3,7 @@
     python -m eeg_vlm.train sft --config eeg_vlm/train/configs/tiny.yaml --dataset DIR --max_steps 2 --output_dir OUT
     python -m eeg_vlm.train evaluate --model OUT --dataset DIR --split test --output_dir OUT/eval
     python -m eeg_vlm.train default-model --out DIR
+    python -m eeg_vlm.train night --sim DIR --out DIR [--ablation] [--install]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main(argv=None) -> int:
             from .evaluate import main as run
         elif command == "default-model":
             from .default_model import main as run
+        elif command == "night":
+            from .night import main as run
         else:
             print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
             return 2

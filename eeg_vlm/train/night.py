@@ -1,0 +1,299 @@
+"""Train the night-level stage model (``EEGVLMNightEncoder``) on whole nights, beside a frozen visual side.
+
+    python -m eeg_vlm.train night --model eeg_vlm/default_model --sim runs/rd/sim \
+        --real-features ../shared/data/sleep-edf20-features --out runs/night [--ablation] [--install]
+
+The visual side, the stage head and the words of ``--model`` are kept; only the night encoder is trained (minutes
+on a CPU: the pooled visual tokens are computed once and cached). Training sequences (``night_data``): every EEG
+derivation of the simulated nights (image + features), and, unless ``--no-real``, the 20 real Sleep-EDF-20 nights as
+features-only sequences with their expert stages. Splits are subject-wise over both (a replayed night and the real
+feature sequence of the same subject share its split): held-out subjects never train.
+
+Each step reads random crops of 30-240 epochs (the night median is taken over the crop, so short recordings such as
+30-min excerpts are in-distribution), with modality dropout: a quarter of the simulated sequences lose their image,
+a quarter their features, and 40 % lose the EOG/EMG measurements (EEG-only nights). ``--ablation`` also trains the
+arms of the README's ablation table (per-epoch head; + features; + sequence; + real feature sequences) and scores
+each on the held-out simulated subjects and, features-only, on the real Sleep-EDF-20 nights (5-fold subject-wise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..configuration_eeg_vlm import STAGE_LABELS
+from .evaluate import classification_metrics
+from .night_data import EOG_EMG_FEATURES, NightSequence, feature_names, real_feature_sequences, simulated_sequences
+
+logger = logging.getLogger(__name__)
+CROP = (30, 240)  # epochs: 15 min (a DREAMS-like excerpt) to 2 h (the inference window)
+DROP_IMAGE, DROP_FEATURES, DROP_EOG_EMG = 0.25, 0.25, 0.4  # per simulated sequence, per step
+
+
+def add_night_encoder(model, *, encoder="gru", hidden_size=64, num_layers=2, seed=0):
+    """Give a loaded EEG-VLM a fresh night encoder reading ``feature_names()`` (in place; returns the model)."""
+    from ..modeling_night_eeg_vlm import EEGVLMNightEncoder
+
+    cfg = model.config
+    cfg.night_encoder, cfg.night_hidden_size, cfg.night_num_layers = encoder, hidden_size, num_layers
+    cfg.night_feature_names = list(feature_names())
+    torch.manual_seed(seed)
+    model.model.night_encoder = EEGVLMNightEncoder(cfg)
+    return model
+
+
+def _crop(seq: NightSequence, rng, crop) -> slice:
+    t = len(seq.stages)
+    length = int(rng.integers(crop[0], crop[1] + 1))
+    if length >= t:
+        return slice(0, t)
+    start = int(rng.integers(0, t - length + 1))
+    return slice(start, start + length)
+
+
+def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx):
+    """Padded tensors of a few sequences: (img (B,T,Dv) or None, feats (B,T,F) or None, y (B,T), valid,
+    image_present (B,), features_present (B,))."""
+    parts = [(s, _crop(s, rng, crop) if train else slice(0, len(s.stages))) for s in seqs]
+    t = max(p.stop - p.start for _, p in parts)
+    b, n_feat = len(parts), parts[0][0].features.shape[1]
+    dv = next((s.image_embeds.shape[1] for s, _ in parts if s.image_embeds is not None), 1)
+    img = torch.zeros(b, t, dv)
+    feats = torch.full((b, t, n_feat), float("nan"))
+    y = torch.full((b, t), -100, dtype=torch.long)
+    valid = torch.zeros(b, t, dtype=torch.bool)
+    has_img = torch.zeros(b, dtype=torch.bool)
+    has_feat = torch.ones(b, dtype=torch.bool)
+    for i, (s, p) in enumerate(parts):
+        n = p.stop - p.start
+        y[i, :n], valid[i, :n] = torch.from_numpy(s.stages[p]), True
+        f = torch.from_numpy(s.features[p].copy())
+        if train and s.source == "sim" and rng.random() < DROP_EOG_EMG:
+            f[:, eog_emg_idx] = float("nan")
+        feats[i, :n] = f
+        if s.image_embeds is not None:
+            img[i, :n], has_img[i] = torch.from_numpy(s.image_embeds[p]), True
+            if train and s.source == "sim":
+                r = rng.random()
+                if use_features and r < DROP_IMAGE:
+                    has_img[i] = False
+                elif use_images and r > 1 - DROP_FEATURES:
+                    has_feat[i] = False
+    return (img if use_images else None, feats if use_features else None, y, valid,
+            has_img if use_images else None, has_feat if use_features else None)
+
+
+def _logits(enc, batch, *, context: bool, window=None, overlap=0):
+    img, feats, y, valid, has_img, has_feat = batch
+    x = enc.embed(img, feats, valid=valid, image_present=has_img, features_present=has_feat)  # (B, T, H)
+    if not context:  # every epoch on its own (the "+ features" arm): (B*T, 1, H)
+        return enc.encode(x.reshape(-1, 1, x.shape[-1])).reshape(*x.shape[:2], -1)
+    if window is not None:
+        return enc.encode_windows(x, window=window, overlap=overlap)
+    return enc.encode(x, valid)  # (B, T, S)
+
+
+def fit_statistics(enc, seqs) -> None:
+    """Set the encoder's feature mean/SD buffers from the training sequences (NaN ignored)."""
+    x = np.concatenate([s.features for s in seqs]).astype(np.float64)
+    mean, std = np.nanmean(x, 0), np.nanstd(x, 0)
+    enc.feature_mean.copy_(torch.from_numpy(np.nan_to_num(mean, nan=0.0)).float())
+    enc.feature_std.copy_(torch.from_numpy(np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)).float())
+
+
+@torch.no_grad()
+def predict(model, seq: NightSequence, *, use_images=True, use_features=True, context=True) -> np.ndarray:
+    """``(T, S)`` probabilities of one whole night, read the way inference reads it (windows)."""
+    enc, cfg = model.model.night_encoder, model.config
+    enc.eval()
+    batch = _batch([seq], None, crop=None, use_images=use_images and seq.image_embeds is not None,
+                   use_features=use_features, train=False, eog_emg_idx=[])
+    return _logits(enc, batch, context=context, window=cfg.night_window,
+                   overlap=cfg.night_window_overlap)[0].softmax(-1).numpy()
+
+
+def stage_head_probs(model, seq: NightSequence) -> np.ndarray:
+    """The per-epoch stage head's probabilities from the cached pooled tokens (it reads exactly their mean)."""
+    head = model.model.stage_head
+    with torch.no_grad():
+        x = torch.from_numpy(seq.image_embeds)
+        return head.out(head.act(head.fc(head.norm(x)))).softmax(-1).numpy()
+
+
+def score(model, seqs, **kwargs) -> dict:
+    """Pooled metrics of :func:`predict` over whole nights."""
+    y = np.concatenate([s.stages for s in seqs])
+    p = np.concatenate([predict(model, s, **kwargs).argmax(-1) for s in seqs])
+    return classification_metrics(y, p)
+
+
+def train_night_encoder(model, train, validation, *, epochs=40, batch_size=8, lr=2e-3, seed=0, context=True,
+                        use_images=True, use_features=True, progress=True) -> dict:
+    """Train ``model.model.night_encoder`` on whole-night sequences; keeps the weights of the best validation
+    kappa (validation: whole nights, as inference reads them). Returns the training record."""
+    enc = model.model.night_encoder
+    fit_statistics(enc, train)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    names = list(model.config.night_feature_names)
+    eog_emg_idx = [names.index(n) for n in EOG_EMG_FEATURES if n in names]
+    counts = np.bincount(np.concatenate([s.stages for s in train]), minlength=len(STAGE_LABELS))
+    weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)  # sqrt-balanced
+    weight = weight / weight.mean()
+    opt = torch.optim.AdamW(enc.parameters(), lr=lr, weight_decay=0.01)
+    best, record = (-np.inf, None), []
+    for epoch in tqdm(range(epochs), desc="night encoder", unit="pass", disable=not progress):
+        enc.train()
+        order = rng.permutation(len(train))
+        losses = []
+        for i in range(0, len(order), batch_size):
+            batch = _batch([train[j] for j in order[i : i + batch_size]], rng, crop=CROP, use_images=use_images,
+                           use_features=use_features, train=True, eog_emg_idx=eog_emg_idx)
+            logits = _logits(enc, batch, context=context)  # (B, T, S)
+            loss = F.cross_entropy(logits.flatten(0, 1), batch[2].flatten(), weight=weight, ignore_index=-100)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(enc.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+        val = score(model, validation, use_images=use_images, use_features=use_features, context=context)
+        record.append({"pass": epoch, "loss": float(np.mean(losses)), "val_kappa": val["cohen_kappa"]})
+        if val["cohen_kappa"] > best[0]:
+            best = (val["cohen_kappa"], copy.deepcopy(enc.state_dict()))
+    enc.load_state_dict(best[1])
+    enc.eval()
+    return {"best_val_kappa": float(best[0]), "passes": record}
+
+
+def split_sequences(seqs, *, seed=0) -> dict:
+    """Subject-wise train/validation/test over every sequence (``build.split_subjects``, same seed as the data)."""
+    from ..dataset_builder.build import split_subjects
+
+    splits = split_subjects([s.subject for s in seqs], seed=seed)
+    return {k: [s for s in seqs if splits[s.subject] == k] for k in ("train", "validation", "test")}
+
+
+__all__ = ["add_night_encoder", "predict", "score", "split_sequences", "stage_head_probs", "train_night_encoder"]
+
+
+ARMS = {  # README ablation rows: (context, use_images, use_features, real sequences in training)
+    "+ features": (False, True, True, False),
+    "+ sequence": (True, True, True, False),
+    "+ real feature sequences": (True, True, True, True),
+}
+
+
+def _fresh(model, args):
+    m = copy.deepcopy(model)
+    return add_night_encoder(m, encoder=args.encoder, hidden_size=args.hidden_size, seed=args.seed)
+
+
+def _arm(model, args, sims, reals, context, use_images, use_features, with_real) -> dict:
+    """Train one ablation arm on the train split; score held-out simulated subjects and, features-only, the
+    real nights (5-fold subject-wise: each fold's subjects never train, neither real nor replayed)."""
+    split = split_sequences(sims + reals, seed=args.seed)
+    pool = lambda part: [s for s in split[part] if with_real or s.source == "sim"]  # noqa: E731
+    m = _fresh(model, args)
+    train_night_encoder(m, pool("train"), pool("validation"), epochs=args.epochs, context=context,
+                        use_images=use_images, use_features=use_features, seed=args.seed, progress=False)
+    sim_test = [s for s in split["test"] if s.source == "sim"]
+    out = {"held_out_sim": score(m, sim_test, context=context), "model": m}
+    if reals:
+        subjects = sorted({s.subject for s in reals})
+        truth, pred = [], []
+        for fold in range(5):
+            held = set(subjects[fold::5])
+            tr = [s for s in sims + (reals if with_real else []) if s.subject not in held]
+            va = [s for s in tr if s.subject % 5 == (fold + 1) % 5][:4] or tr[:2]  # early stopping only
+            f = _fresh(model, args)
+            train_night_encoder(f, tr, va, epochs=max(args.epochs // 2, 1), context=context, use_images=use_images,
+                                use_features=use_features, seed=args.seed, progress=False)
+            for s in (r for r in reals if r.subject in held):
+                truth.append(s.stages)
+                pred.append(predict(f, s, use_images=False, context=context).argmax(-1))
+        out["real_cv_features_only"] = classification_metrics(np.concatenate(truth), np.concatenate(pred))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eeg_vlm.train night", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=None, help="saved EEG-VLM whose visual side is kept (default: embedded)")
+    p.add_argument("--sim", required=True, help="folder of Sleep-EDFx-format simulated nights (PSG + hypnogram)")
+    p.add_argument("--real-features", default=None, help="Sleep-EDF-20 feature npz folder (default ../shared)")
+    p.add_argument("--no-real", action="store_true", help="train on simulated nights only")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=40, help="passes over the training nights")
+    p.add_argument("--encoder", default="gru", choices=("gru", "transformer"))
+    p.add_argument("--hidden-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the idle cores)")
+    p.add_argument("--ablation", action="store_true", help="also train and score the README's ablation arms")
+    p.add_argument("--install", action="store_true", help="copy into eeg_vlm/default_model when it beats the "
+                   "per-epoch stage head on the held-out simulated subjects")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..staging import load_staging_model
+    from ..threads import choose_threads
+
+    torch.set_num_threads(choose_threads(args.threads))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, processor = load_staging_model(args.model)
+    sims = simulated_sequences(args.sim, out / "cache", model=model, processor=processor)
+    reals = [] if args.no_real else real_feature_sequences(args.real_features)
+    split = split_sequences(sims + reals, seed=args.seed)
+    sim_test = [s for s in split["test"] if s.source == "sim"]
+    y = np.concatenate([s.stages for s in sim_test])
+    results = {"splits": {k: sorted({f"{s.subject}" for s in v}) for k, v in split.items()},
+               "per-epoch image head": {"held_out_sim": classification_metrics(
+                   y, np.concatenate([stage_head_probs(model, s).argmax(-1) for s in sim_test]))}}
+    if args.ablation:
+        for name, (context, use_images, use_features, with_real) in ARMS.items():
+            if with_real and not reals:
+                continue
+            arm = _arm(model, args, sims, reals, context, use_images, use_features, with_real)
+            arm_model = arm.pop("model")
+            results[name] = arm
+            logger.info("%s: %s", name, {k: round(v["cohen_kappa"], 3) for k, v in arm.items()})
+            arm_model.save_pretrained(out / "arms" / name.strip("+ ").replace(" ", "-"))
+            processor.save_pretrained(out / "arms" / name.strip("+ ").replace(" ", "-"))
+    final = _fresh(model, args)
+    pool = lambda part: [s for s in split[part] if reals or s.source == "sim"]  # noqa: E731
+    results["training"] = train_night_encoder(final, pool("train"), pool("validation"), epochs=args.epochs,
+                                              seed=args.seed)
+    results["night model"] = {"held_out_sim": score(final, sim_test)}
+    final.save_pretrained(out / "model")
+    processor.save_pretrained(out / "model")
+    (out / "metrics.json").write_text(json.dumps(results, indent=1))
+    for name in ("per-epoch image head", *ARMS, "night model"):
+        if name in results:
+            r = results[name]["held_out_sim"]
+            print(f"{name:28s} held-out sim kappa={r['cohen_kappa']:.3f} macro_f1={r['macro_f1']:.3f} "
+                  f"F1 N1={r['per_stage']['N1']['f1']:.3f}"
+                  + (f"  real CV kappa={results[name]['real_cv_features_only']['cohen_kappa']:.3f}"
+                     if "real_cv_features_only" in results[name] else ""))
+    if args.install:
+        new = results["night model"]["held_out_sim"]["cohen_kappa"]
+        old = results["per-epoch image head"]["held_out_sim"]["cohen_kappa"]
+        if new <= old:
+            logger.warning("Not installed: night-model kappa %.3f does not beat the per-epoch head's %.3f.", new, old)
+        else:
+            import shutil
+
+            from .default_model import PACKAGE_DIR, install
+
+            shipped = json.loads((PACKAGE_DIR / "metrics.json").read_text())  # the words' and head's records stay
+            shipped["night_model"] = {k: v for k, v in results.items() if k != "splits"}
+            (out / "model" / "metrics.json").write_text(json.dumps(shipped, indent=1))
+            if (PACKAGE_DIR / "README.md").exists():
+                shutil.copy(PACKAGE_DIR / "README.md", out / "model" / "README.md")
+            install(out / "model", force=True)
+    return 0

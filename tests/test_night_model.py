@@ -1,0 +1,147 @@
+"""The night-level stage model: config, shapes, windows, missing modalities, save/load, training, staging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_config
+
+N_FEAT = 4
+
+
+def night_model(tokenizer, **options):
+    from eeg_vlm import EEGVLMForConditionalGeneration
+
+    torch.manual_seed(0)
+    options.setdefault("night_encoder", "gru")
+    options.setdefault("night_hidden_size", 16)
+    options.setdefault("night_feature_names", [f"f{i}" for i in range(N_FEAT)])
+    return EEGVLMForConditionalGeneration(tiny_config(tokenizer, **options)).eval()
+
+
+def test_models_without_night_encoder_are_unchanged(tiny_model_and_processor):
+    model, _ = tiny_model_and_processor
+    assert model.config.night_encoder is None and model.model.night_encoder is None
+    with pytest.raises(ValueError, match="night_encoder is None"):
+        model.classify_night(image_embeds=torch.zeros(3, 32))
+
+
+@pytest.mark.parametrize("encoder", ["gru", "transformer"])
+def test_classify_night_gives_one_distribution_per_epoch(tiny_tokenizer, encoder):
+    model = night_model(tiny_tokenizer, night_encoder=encoder)
+    pixels = torch.randn(7, 3, 32, 32)
+    feats = np.random.default_rng(0).normal(size=(7, N_FEAT)).astype(np.float32)
+    probs = model.classify_night(pixels, feats)
+    assert probs.shape == (7, 5)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(7))
+
+
+def test_either_modality_alone_works_and_neither_is_refused(tiny_tokenizer):
+    model = night_model(tiny_tokenizer)
+    feats = np.random.default_rng(0).normal(size=(6, N_FEAT))
+    assert model.classify_night(features=feats).shape == (6, 5)
+    assert model.classify_night(pixel_values=torch.randn(6, 3, 32, 32)).shape == (6, 5)
+    with pytest.raises(ValueError, match="received neither"):
+        model.classify_night()
+
+
+def test_wrong_feature_count_names_the_argument(tiny_tokenizer):
+    model = night_model(tiny_tokenizer)
+    with pytest.raises(ValueError, match="features: received 3 features per epoch, expected 4"):
+        model.classify_night(features=np.zeros((5, 3)))
+
+
+def test_long_nights_are_read_in_overlapping_windows(tiny_tokenizer):
+    model = night_model(tiny_tokenizer, night_window=8, night_window_overlap=2)
+    emb = torch.randn(30, 32)
+    windowed = model.classify_night(image_embeds=emb)
+    assert windowed.shape == (30, 5) and torch.isfinite(windowed).all()
+    model.config.night_window = 64  # the whole night in one window: the windows only change far-apart context
+    whole = model.classify_night(image_embeds=emb)
+    assert not torch.allclose(windowed, whole)
+    model.config.night_window, model.config.night_window_overlap = 30, 0
+    torch.testing.assert_close(model.classify_night(image_embeds=emb), whole)
+
+
+def test_night_centred_features_ignore_a_constant_offset(tiny_tokenizer):
+    enc = night_model(tiny_tokenizer).model.night_encoder
+    x = torch.randn(1, 20, N_FEAT)
+    shifted = x + torch.tensor([3.0, 0.0, -2.0, 0.5])
+    a, b = enc.feature_inputs(x), enc.feature_inputs(shifted)
+    torch.testing.assert_close(a[..., N_FEAT : 2 * N_FEAT], b[..., N_FEAT : 2 * N_FEAT])  # centred columns
+    assert not torch.allclose(a[..., :N_FEAT], b[..., :N_FEAT])  # the absolute level is still seen
+
+
+def test_missing_features_are_masked_not_propagated(tiny_tokenizer):
+    model = night_model(tiny_tokenizer)
+    feats = np.random.default_rng(1).normal(size=(6, N_FEAT))
+    feats[:, 3] = np.nan  # e.g. no EMG channel
+    probs = model.classify_night(features=feats)
+    assert torch.isfinite(probs).all()
+    inputs = model.model.night_encoder.feature_inputs(torch.tensor(feats, dtype=torch.float32)[None])
+    assert (inputs[0, :, 2 * N_FEAT + 3] == 0).all() and (inputs[0, :, 2 * N_FEAT] == 1).all()  # presence mask
+
+
+def test_night_model_round_trips_with_its_statistics(tiny_tokenizer, tmp_path):
+    from eeg_vlm import EEGVLMForConditionalGeneration
+
+    model = night_model(tiny_tokenizer)
+    model.model.night_encoder.feature_mean.fill_(2.0)
+    model.model.night_encoder.feature_std.fill_(3.0)
+    feats = np.random.default_rng(2).normal(size=(5, N_FEAT))
+    before = model.classify_night(features=feats)
+    model.save_pretrained(tmp_path)
+    loaded = EEGVLMForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert loaded.config.night_encoder == "gru" and loaded.config.night_feature_names == [f"f{i}" for i in range(4)]
+    torch.testing.assert_close(loaded.model.night_encoder.feature_std, torch.full((N_FEAT,), 3.0))
+    torch.testing.assert_close(loaded.classify_night(features=feats), before)
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("night_encoder", "lstm", "night_encoder: received 'lstm'"),
+    ("night_window_overlap", 240, "night_window_overlap: received 240"),
+    ("night_dropout", 1.5, "night_dropout: received 1.5"),
+    ("night_hidden_size", 0, "night_hidden_size: received 0"),
+])
+def test_bad_night_options_are_refused(tiny_tokenizer, option, value, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_config(tiny_tokenizer, **{"night_encoder": "gru", option: value})
+
+
+def test_training_learns_stages_from_context(tiny_tokenizer):
+    """Stages visible only in the features (one feature per stage) are learnt; the best weights are kept."""
+    from eeg_vlm.train.night import train_night_encoder
+    from eeg_vlm.train.night_data import NightSequence
+
+    rng = np.random.default_rng(0)
+    model = night_model(tiny_tokenizer, night_feature_names=[f"f{i}" for i in range(5)])
+
+    def night(i):
+        stages = np.repeat(rng.integers(0, 5, 12), 10)  # 10-epoch runs, 120 epochs
+        feats = rng.normal(0, 1.0, (120, 5)).astype(np.float32)
+        feats[np.arange(120), stages] += 2.5
+        return NightSequence(f"n{i}", i, "sim", stages, feats, None)
+
+    train, val = [night(i) for i in range(12)], [night(20 + i) for i in range(2)]
+    record = train_night_encoder(model, train, val, epochs=8, batch_size=4, lr=5e-3, use_images=False,
+                                 progress=False)
+    assert record["best_val_kappa"] > 0.8
+    assert record["best_val_kappa"] == max(p["val_kappa"] for p in record["passes"])
+
+
+def test_summary_flags_a_sleep_onset_rem_period():
+    from eeg_vlm.staging import NightResult
+
+    def result(stages):
+        n = len(stages)
+        probs = np.full((n, 5), 0.2, dtype=np.float32)
+        return NightResult(stages=stages, probabilities=probs, confidence=probs.max(1), reasoning=[None] * n,
+                           epoch_onsets=np.arange(n) * 30.0)
+
+    early = result(["W"] * 10 + ["N1", "N2"] * 5 + ["REM"] * 4 + ["N2"] * 20).summary()
+    assert early["REM_latency_from_onset"] == 5.0 and early["SOREMP"] is True
+    late = result(["W"] * 10 + ["N2"] * 60 + ["REM"] * 4).summary()
+    assert late["REM_latency_from_onset"] == 30.0 and late["SOREMP"] is False
+    assert result(["W"] * 4 + ["N2"] * 10).summary()["SOREMP"] is False  # no REM: nothing to flag
