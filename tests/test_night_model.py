@@ -145,3 +145,22 @@ def test_summary_flags_a_sleep_onset_rem_period():
     late = result(["W"] * 10 + ["N2"] * 60 + ["REM"] * 4).summary()
     assert late["REM_latency_from_onset"] == 30.0 and late["SOREMP"] is False
     assert result(["W"] * 4 + ["N2"] * 10).summary()["SOREMP"] is False  # no REM: nothing to flag
+
+
+def test_stage_night_uses_the_night_model_and_can_fall_back(tiny_tokenizer, tmp_path):
+    """``stage_night`` reads the night with the night model when the model has one; ``night_level=False`` gives the
+    per-epoch stage head, as before."""
+    from conftest import tiny_processor
+
+    from eeg_vlm import stage_night
+    from eeg_vlm.train.night_data import feature_names
+
+    model = night_model(tiny_tokenizer, night_feature_names=list(feature_names()))
+    model.save_pretrained(tmp_path)
+    tiny_processor(tiny_tokenizer, model.config).save_pretrained(tmp_path)
+    x = 30 * np.random.default_rng(0).standard_normal(12 * 3000)  # 12 epochs of noise at 100 Hz, uV
+    night = stage_night(x, sampling_rate=100, model=tmp_path, progress=False)
+    epoch = stage_night(x, sampling_rate=100, model=tmp_path, progress=False, night_level=False)
+    assert night.probabilities.shape == epoch.probabilities.shape == (12, 5)
+    np.testing.assert_allclose(night.probabilities.sum(1), 1.0, rtol=1e-5)
+    assert not np.allclose(night.probabilities, epoch.probabilities)
