@@ -1,15 +1,25 @@
-"""EEG-VLM against YASA's shipped classifier on the DREAMS excerpts 1-4 (expert 30-s stages).
+"""EEG-VLM against YASA's and GSSC's shipped classifiers on the DREAMS excerpts 1-4 (expert 30-s stages).
 
 Run (from the project root)::
 
-    python benchmarks/compare_yasa.py [--model DIR] [--excerpts 1 2 3 4] [--json OUT.json]
+    python benchmarks/compare_yasa.py [--model DIR] [--excerpts 1 2 3 4] [--methods EEG-VLM YASA GSSC] [--json OUT.json]
 
-Both methods see the same single EEG channel (C3-A1 or CZ-A1) of each 30-minute excerpt, with no EOG or EMG.
+GSSC is a benchmark-only dependency; install it without its dependency list so it cannot replace the CPU torch
+(without it the script prints this command and compares EEG-VLM and YASA)::
+
+    pip install --no-deps gssc==0.0.9 "importlib-resources>=5"
+
+Every method sees the same single EEG channel (C3-A1 or CZ-A1) of each 30-minute excerpt, with no EOG or EMG.
 - EEG-VLM: ``eeg_vlm.stage_night`` on the array in uV at its native rate (100/200/50/200 Hz); the model
   resamples to 100 Hz itself. ``--model`` is a saved model directory or Hub id (default: the embedded model).
 - YASA 0.8.1: ``yasa.SleepStaging(raw, eeg_name=...)`` on an ``mne.io.RawArray`` in volts, EEG only. YASA refuses
   rates <= 80 Hz, so excerpt 3 (50 Hz) is first upsampled to 100 Hz with ``scipy.signal.resample_poly`` (that adds
   no content above 25 Hz); YASA resamples every other rate to 100 Hz itself.
+- GSSC 0.0.9 (Greifswald Sleep Stage Classifier, pretrained on real PSGs): ``EEGInfer.mne_infer`` with the EEG
+  channel and no EOG, on an ``mne.io.RawArray`` in volts at the native rate; it band-passes 0.3-30 Hz (0.3 Hz and
+  the 25 Hz Nyquist limit for excerpt 3) and resamples each epoch to 2560 samples itself. ``gssc_adapter.py`` loads
+  its pickled networks with ``weights_only=False``, swaps in a numpy version of its vote and pads one sample so it
+  keeps the last epoch (details there). Its torch thread count is chosen as EEG-VLM's (``eeg_vlm.threads``).
 The expert labels are the majority of six 5-s R&K labels (S3 + S4 = N3); epochs with an unknown stage are
 excluded, and an epoch a method leaves unscored counts as an error. Macro-F1 averages the stages present in the
 truth or the predictions (sklearn's default). DREAMS excerpts have no REM.
@@ -34,12 +44,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import eeg_vlm`
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gssc_adapter  # noqa: E402  (GSSC, benchmark-only)
 import real_eeg as dreams  # noqa: E402  (the DREAMS loader)
 
 STAGES = dreams.STAGES
 YASA_MIN_RATE = 100  # Hz; YASA asserts sfreq > 80 and works at 100 Hz, so slower excerpts are upsampled to 100
 YASA_TO_AASM = {"WAKE": "W", "W": "W", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "REM", "R": "REM"}
-METHODS = ("EEG-VLM", "YASA")
+METHODS = ("EEG-VLM", "YASA", "GSSC")
 
 
 def metrics(y_true, y_pred) -> dict:
@@ -95,24 +106,43 @@ def stage_yasa(ex: dreams.Excerpt) -> tuple[list, str]:
     return stages, note
 
 
-def run(excerpts, model) -> dict:
+def stage_gssc(ex: dreams.Excerpt, infer) -> tuple[list, str]:
+    """GSSC's stages (torch threads chosen as for EEG-VLM) and a note on what differs from its training."""
+    import torch
+
+    from eeg_vlm.threads import torch_threads
+
+    with torch_threads(), torch.inference_mode():
+        return gssc_adapter.stage_gssc(ex.signal_uv, ex.sampling_rate, ex.channel, infer)
+
+
+def run(excerpts, model, methods=METHODS) -> dict:
+    """Metrics of ``methods`` (names from :data:`METHODS`, all available) on the DREAMS ``excerpts``."""
     import eeg_vlm
 
-    t0 = time.perf_counter()
-    model = eeg_vlm.staging.load_staging_model(None if model is None else str(model))  # once, for every excerpt
-    load_sec = time.perf_counter() - t0
-    out = {"excerpts": {}, "model_load_sec": load_sec}
-    pooled = {m: ([], []) for m in METHODS}
+    methods = tuple(methods)
+    out = {"excerpts": {}, "methods": list(methods), "model_load_sec": None, "gssc_load_sec": None}
+    if "EEG-VLM" in methods:
+        t0 = time.perf_counter()
+        model = eeg_vlm.staging.load_staging_model(None if model is None else str(model))  # once, for every excerpt
+        out["model_load_sec"] = time.perf_counter() - t0
+    if "GSSC" in methods:
+        t0 = time.perf_counter()
+        gssc_infer = gssc_adapter.load_gssc()  # its two networks, once
+        out["gssc_load_sec"] = time.perf_counter() - t0
+    pooled = {m: ([], []) for m in methods}
     for number in excerpts:
         ex = dreams.load_excerpt(number)
         truth = np.array(ex.stages, dtype=object)
         keep = ex.scored
         row = {"channel": ex.channel, "sampling_rate": ex.sampling_rate, "n_epochs": ex.n_epochs,
                "n_excluded_unknown": int((~keep).sum())}
-        for method in METHODS:
+        for method in methods:
             t0 = time.perf_counter()
             if method == "EEG-VLM":
                 pred, note = stage_eeg_vlm(ex, model), ""
+            elif method == "GSSC":
+                pred, note = stage_gssc(ex, gssc_infer)
             else:
                 pred, note = stage_yasa(ex)
             sec = time.perf_counter() - t0
@@ -128,8 +158,8 @@ def run(excerpts, model) -> dict:
     out["pooled"] = {method: {**metrics(*pooled[method]),
                               "recall": {s: r for s, (r, _) in recall_per_stage(*pooled[method]).items()},
                               "predicted": {s: pooled[method][1].count(s) for s in (*STAGES, "UNS")}}
-                     for method in METHODS}
-    out["support"] = {s: n for s, (_, n) in recall_per_stage(*pooled[METHODS[0]]).items()}
+                     for method in methods}
+    out["support"] = {s: n for s, (_, n) in recall_per_stage(*pooled[methods[0]]).items()}
     return out
 
 
@@ -138,9 +168,15 @@ def _fmt(x, spec=".3f") -> str:
 
 
 def print_report(res: dict, model_label: str) -> None:
-    print(f"EEG-VLM model: {model_label} (loaded in {res['model_load_sec']:.1f} s, not in the per-excerpt times)")
-    print("YASA: yasa.SleepStaging (shipped classifier, EEG only; sklearn's InconsistentVersionWarning about its "
-          "pickled LabelEncoder is silenced)")
+    methods = tuple(res["methods"])
+    if "EEG-VLM" in methods:
+        print(f"EEG-VLM model: {model_label} (loaded in {res['model_load_sec']:.1f} s, not in the per-excerpt times)")
+    if "YASA" in methods:
+        print("YASA: yasa.SleepStaging (shipped classifier, EEG only; sklearn's InconsistentVersionWarning about its "
+              "pickled LabelEncoder is silenced)")
+    if "GSSC" in methods:
+        print(f"GSSC {gssc_adapter.gssc_version()}: EEGInfer.mne_infer (shipped networks, EEG only, no EOG; loaded in "
+              f"{res['gssc_load_sec']:.1f} s, not in the per-excerpt times; adapted by benchmarks/gssc_adapter.py)")
     print("DREAMS is never used for training: excerpts 1-4 are read from ../shared/data at run time for this "
           "evaluation only (CC BY-NC-ND).")
     print()
@@ -150,7 +186,7 @@ def print_report(res: dict, model_label: str) -> None:
     print(header)
     print("-" * len(header))
     for name, row in res["excerpts"].items():
-        for method in METHODS:
+        for method in methods:
             m = row[method]
             note = m["note"] + (f"; {m['n_unscored']} unscored epoch(s) counted wrong" if m["n_unscored"] else "")
             print(f"{name:<9} {row['channel']:<6} {row['sampling_rate']:>4g} {m['n']:>3}  {method:<8} "
@@ -159,25 +195,28 @@ def print_report(res: dict, model_label: str) -> None:
         if row["n_excluded_unknown"]:
             print(f"{'':<9} ({row['n_excluded_unknown']} epochs with an unknown expert stage excluded)")
     print("-" * len(header))
-    for method in METHODS:
+    for method in methods:
         m = res["pooled"][method]
         print(f"{'pooled':<9} {'':<6} {'':>4} {m['n']:>3}  {method:<8} {_fmt(m['accuracy']):>6} "
               f"{_fmt(m['macro_f1']):>6} {_fmt(m['cohen_kappa']):>6}")
     print()
     print("pooled recall per stage (expert epochs):")
     print(f"{'method':<8} " + " ".join(f"{s + ' (' + str(res['support'][s]) + ')':>10}" for s in STAGES))
-    for method in METHODS:
+    for method in methods:
         rec = res["pooled"][method]["recall"]
         print(f"{method:<8} " + " ".join(f"{_fmt(rec[s]):>10}" for s in STAGES))
     print("pooled predicted epochs per stage:")
-    for method in METHODS:
+    for method in methods:
         pred = res["pooled"][method]["predicted"]
         print(f"{method:<8} " + " ".join(f"{pred[s]:>10}" for s in STAGES)
               + (f"  (+{pred['UNS']} unscored)" if pred["UNS"] else ""))
-    a, b = res["pooled"]["EEG-VLM"], res["pooled"]["YASA"]
-    better = "beats" if a["cohen_kappa"] > b["cohen_kappa"] else "does not beat"
-    print(f"\nEEG-VLM {better} YASA on pooled kappa ({a['cohen_kappa']:.3f} vs {b['cohen_kappa']:.3f}); "
-          f"macro-F1 {a['macro_f1']:.3f} vs {b['macro_f1']:.3f}.")
+    if "EEG-VLM" in methods:
+        print()
+    for other in (m for m in methods if m != "EEG-VLM" and "EEG-VLM" in methods):
+        a, b = res["pooled"]["EEG-VLM"], res["pooled"][other]
+        better = "beats" if a["cohen_kappa"] > b["cohen_kappa"] else "does not beat"
+        print(f"EEG-VLM {better} {other} on pooled kappa ({a['cohen_kappa']:.3f} vs {b['cohen_kappa']:.3f}); "
+              f"macro-F1 {a['macro_f1']:.3f} vs {b['macro_f1']:.3f}.")
 
 
 def main(argv=None) -> int:
@@ -186,9 +225,21 @@ def main(argv=None) -> int:
                     help="EEG-VLM model directory or Hub id (default: the embedded default model)")
     ap.add_argument("--excerpts", type=int, nargs="+", default=[1, 2, 3, 4], choices=sorted(dreams.SAMPLING_RATES),
                     help="DREAMS excerpts to evaluate (default: 1 2 3 4)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD",
+                    help=f"methods to compare, in this order ({' '.join(METHODS)}; default: all; GSSC is left out "
+                         "with the install command when it is not installed)")
     ap.add_argument("--json", type=Path, default=None, help="also write the metrics to this JSON file (atomic)")
     args = ap.parse_args(argv)
+    methods = list(dict.fromkeys(args.methods))  # a repeated name once
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if "GSSC" in methods:
+        try:
+            gssc_adapter.require_gssc()
+        except gssc_adapter.GsscMissingError as err:
+            print(f"GSSC left out: {err}")
+            methods.remove("GSSC")
+            if not methods:
+                return 0
     try:
         dreams.require_dreams()
     except dreams.DreamsMissingError as err:
@@ -199,7 +250,7 @@ def main(argv=None) -> int:
 
     try:
         model_label = str(args.model) if args.model else f"embedded default ({eeg_vlm.default_model_path()})"
-        res = run(args.excerpts, args.model)
+        res = run(args.excerpts, args.model, methods)
     except (ValueError, OSError) as err:  # a missing default model or a bad --model: no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
