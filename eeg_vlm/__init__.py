@@ -28,6 +28,7 @@ _LAZY = {
     "EEGVLMPreTrainedModel": "modeling_eeg_vlm",
     "EEGVLMForConditionalGeneration": "modeling_eeg_vlm",
     "EEGVLMImageProcessor": "image_processing_eeg_vlm",
+    "EEGVLMFeatureExtractor": "feature_extraction_eeg_vlm",
     "epochs_with_context": "image_processing_eeg_vlm",
     "EEGVLMProcessor": "processing_eeg_vlm",
     "NightResult": "staging",
@@ -38,7 +39,8 @@ _LAZY = {
 }
 __all__ = list(_LAZY)
 #: the remote-code unit: registered with the Auto classes once transformers and these can all be imported
-_UNIT = ("configuration_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm", "processing_eeg_vlm")
+_UNIT = ("configuration_eeg_vlm", "feature_extraction_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm",
+         "processing_eeg_vlm")
 _WATCHED = ("transformers", *(f"{__name__}.{m}" for m in _UNIT))
 _executing: set[str] = set()  # watched modules whose code is running now (their names are not yet importable)
 _registered = False
@@ -50,9 +52,11 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText, AutoProcessor
+    from transformers import (AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModel,
+                              AutoModelForImageTextToText, AutoProcessor)
 
     from .configuration_eeg_vlm import EEGVLMConfig
+    from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
     from .image_processing_eeg_vlm import EEGVLMImageProcessor
     from .modeling_eeg_vlm import EEGVLMForConditionalGeneration, EEGVLMModel
     from .processing_eeg_vlm import EEGVLMProcessor
@@ -61,12 +65,14 @@ def _register() -> None:
     AutoModel.register(EEGVLMConfig, EEGVLMModel, exist_ok=True)
     AutoModelForImageTextToText.register(EEGVLMConfig, EEGVLMForConditionalGeneration, exist_ok=True)
     AutoImageProcessor.register(EEGVLMConfig, image_processor_classes={"pil": EEGVLMImageProcessor}, exist_ok=True)
+    AutoFeatureExtractor.register(EEGVLMConfig, EEGVLMFeatureExtractor, exist_ok=True)
     AutoProcessor.register(EEGVLMConfig, EEGVLMProcessor, exist_ok=True)
-    # `save_pretrained` writes `auto_map` and copies the four code files, so the Hub loads them as remote code
+    # `save_pretrained` writes `auto_map` and copies the code files, so the Hub loads them as remote code
     EEGVLMConfig.register_for_auto_class()
     EEGVLMModel.register_for_auto_class("AutoModel")
     EEGVLMForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
     EEGVLMImageProcessor.register_for_auto_class("AutoImageProcessor")
+    EEGVLMFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     EEGVLMProcessor.register_for_auto_class("AutoProcessor")
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterImport)]
 
