@@ -42,6 +42,10 @@ __all__ = list(_LAZY)
 _UNIT = ("configuration_eeg_vlm", "feature_extraction_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm",
          "processing_eeg_vlm")
 _WATCHED = ("transformers", *(f"{__name__}.{m}" for m in _UNIT))
+#: modules that moved: old import path -> new one (``import eeg_vlm.grounding`` gives eeg_vlm.reasoning.grounding)
+_MOVED = {f"{__name__}.{old}": f"{__name__}.reasoning.{new}" for old, new in (
+    ("dataset_builder.cot", "cot"), ("grounding", "grounding"), ("faithfulness", "faithfulness"),
+    ("explanation", "explanation"))}
 _executing: set[str] = set()  # watched modules whose code is running now (their names are not yet importable)
 _registered = False
 
@@ -105,6 +109,20 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Old import paths of moved modules (:data:`_MOVED`): the import gives the module at its new path, the very
+    same object (so a patch through either name is seen through both)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        return importlib.util.spec_from_loader(fullname, self) if fullname in _MOVED else None
+
+    def create_module(self, spec):
+        return None  # a placeholder; exec_module puts the real module in its place in sys.modules
+
+    def exec_module(self, module):
+        sys.modules[module.__name__] = importlib.import_module(_MOVED[module.__name__])
+
+
 def __getattr__(name: str):
     if name not in _LAZY:
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
@@ -119,6 +137,8 @@ def __dir__():
     return sorted({*globals(), *_LAZY})
 
 
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModules())  # first: a stale file at an old path (an old install) never answers
 if "transformers" in sys.modules:
     _register()
 elif not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):

@@ -271,7 +271,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     confidence = np.where(np.isnan(probs).any(-1), np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=-1))
     reasoning, claims = [None] * n, [None] * n
     if indices:
-        from .dataset_builder.features import measure_epochs
+        from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
         from .explanation import night_explanation
         from .faithfulness import check_claims
         from .grounding import grounded_prompt
@@ -281,9 +281,10 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         around = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < n})
         spe = rec.samples_per_epoch
         eog, emg = _eog_emg(data, n, renderer.epoch_seconds) if eog_emg is None else _check_eog_emg(eog_emg, n)
-        measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
-                                  eog_epochs=None if eog is None else eog[around],
-                                  emg_epochs=None if emg is None else emg[around]).to_dict("records")
+        extractor = getattr(processor, "feature_extractor", None) or EEGVLMFeatureExtractor()
+        measured = extractor.measure(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
+                                     eog_epochs=None if eog is None else eog[around],
+                                     emg_epochs=None if emg is None else emg[around])
         feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))

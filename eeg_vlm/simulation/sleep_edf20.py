@@ -3,7 +3,8 @@
 The real nights reach this project only as per-epoch features (``SCxxxxE0.npz``: ``X`` (n_epochs, 72), ``y``
 0=W 1=N1 2=N2 3=N3 4=REM; github matteo-omizzolo/sleep-EDF, MIT; data: Sleep-EDF Expanded, PhysioNet, ODC-By 1.0,
 Kemp et al. 2000, Goldberger et al. 2000).  To compare simulated nights with them, the same 18 features are
-computed from the definitions (our own implementation, in the model's measurements_eeg_vlm.py), nine per channel, on the signal in VOLTS:
+computed from the definitions (our own implementation, ``eeg_vlm.measurements_eeg_vlm``, behind the model's feature
+extractor), nine per channel, on the signal in VOLTS:
 
 - 0-4: ``log(m + 1e-10)``, m the mean Welch PSD (scipy defaults: Hann, nperseg 256, 50 % overlap, density,
   V^2/Hz) over the bins lo <= f <= hi for delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-50 Hz;
