@@ -29,6 +29,7 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 
 from .measurements_eeg_vlm import (
     _MIN_RATE,
+    _MIN_SECONDS,
     FEATURE_NAMES,
     MEASUREMENT_NAMES,
     SEDF_NAMES,
@@ -51,7 +52,7 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         The rate in Hz every EEG input is resampled to before measuring. Default 100 Hz: the rate of Sleep-EDFx and
         of the model's renderer, and the rate the Sleep-EDF-20 features are defined at.
     epoch_seconds : float
-        Epoch length in seconds. Default 30 (AASM).
+        Epoch length in seconds, at least 30. Default 30 (AASM).
 
     Attributes
     ----------
@@ -77,6 +78,9 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: received {value!r}, expected a positive number "
                                  f"({'Hz, e.g. 100' if name == 'sampling_rate' else 'seconds, e.g. 30'}).")
+        if epoch_seconds < _MIN_SECONDS:
+            raise ValueError(f"epoch_seconds: received {epoch_seconds!r}, expected >= {_MIN_SECONDS:g} s (the "
+                             "measurements read a whole scoring epoch); keep the default 30.")
         if sampling_rate < _MIN_RATE:
             raise ValueError(f"sampling_rate: received {sampling_rate!r} Hz, expected >= {_MIN_RATE:g} Hz "
                              "(beta reaches 30 Hz); keep the default 100.")

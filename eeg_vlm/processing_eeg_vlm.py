@@ -65,6 +65,12 @@ def staging_messages(prompt: str = STAGING_PROMPT, answer: str | None = None) ->
     return messages
 
 
+def _default_feature_extractor(image_processor) -> EEGVLMFeatureExtractor:
+    """The default measurements, on the renderer's epochs (when they are long enough to measure: >= 30 s)."""
+    epoch_seconds = getattr(image_processor, "epoch_seconds", 30.0)
+    return EEGVLMFeatureExtractor(epoch_seconds=epoch_seconds) if epoch_seconds >= 30 else EEGVLMFeatureExtractor()
+
+
 class _SavedBeforeFeatures(ProcessorMixin):
     """The two parts of a processor saved before it had a feature extractor (only its loading code is used)."""
 
@@ -108,7 +114,7 @@ class EEGVLMProcessor(ProcessorMixin):
             )
         self.image_token_id = token_id
         if feature_extractor is None:
-            feature_extractor = EEGVLMFeatureExtractor(epoch_seconds=getattr(image_processor, "epoch_seconds", 30.0))
+            feature_extractor = _default_feature_extractor(image_processor)
         super().__init__(image_processor, tokenizer, feature_extractor, chat_template=chat_template or CHAT_TEMPLATE,
                          **kwargs)
 
@@ -119,8 +125,7 @@ class EEGVLMProcessor(ProcessorMixin):
             return super()._get_arguments_from_pretrained(pretrained_model_name_or_path, processor_dict, **kwargs)
         image_processor, tokenizer = _SavedBeforeFeatures._get_arguments_from_pretrained(
             pretrained_model_name_or_path, processor_dict, **kwargs)
-        epoch_seconds = getattr(image_processor, "epoch_seconds", 30.0)
-        return [image_processor, tokenizer, EEGVLMFeatureExtractor(epoch_seconds=epoch_seconds)]
+        return [image_processor, tokenizer, _default_feature_extractor(image_processor)]
 
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         if self.num_image_tokens < 1:
@@ -144,6 +149,9 @@ class EEGVLMProcessor(ProcessorMixin):
         ``feature_extractor.feature_names``. ``eog=`` / ``emg=`` (uV, ``(n_epochs, samples per epoch)`` at their own
         rate) feed its eye-movement and chin-EMG measurements, NaN without them.
         """
+        if kwargs.get("audio") is not None:
+            raise ValueError("audio: received audio, expected none: EEG-VLM reads EEG (eeg=array in uV with "
+                             "sampling_rate=Hz) or rendered images (images=).")
         sampling_rate = kwargs.pop("sampling_rate", None)
         return_features = kwargs.pop("return_features", False)
         eog, emg = kwargs.pop("eog", None), kwargs.pop("emg", None)
@@ -159,6 +167,11 @@ class EEGVLMProcessor(ProcessorMixin):
             out["features"] = self.feature_extractor(self._scored_epochs(eeg, sampling_rate), sampling_rate, eog=eog,
                                                      emg=emg, return_tensors=kwargs.get("return_tensors"))["features"]
         return out
+
+    @property
+    def _audio_processor(self):
+        """None: the feature extractor measures EEG, it is no audio processor (transformers looks for one here)."""
+        return None
 
     def _scored_epochs(self, eeg, sampling_rate) -> np.ndarray:
         """The scored epoch of each item of ``eeg`` (already checked by the renderer), first channel, in uV:
