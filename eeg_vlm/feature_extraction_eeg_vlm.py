@@ -75,7 +75,8 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
     def __init__(self, sampling_rate: float = SEDF_RATE, epoch_seconds: float = 30.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("sampling_rate", sampling_rate), ("epoch_seconds", epoch_seconds)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                    np.isfinite(value) and value > 0):
                 raise ValueError(f"{name}: received {value!r}, expected a positive number "
                                  f"({'Hz, e.g. 100' if name == 'sampling_rate' else 'seconds, e.g. 30'}).")
         if epoch_seconds < _MIN_SECONDS:
@@ -87,7 +88,7 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         self.sampling_rate = float(sampling_rate)
         self.epoch_seconds = float(epoch_seconds)
 
-    def _epochs(self, eeg, sampling_rate) -> np.ndarray:
+    def _epochs(self, eeg, sampling_rate, name="eeg") -> np.ndarray:
         """EEG ``(n_samples,)`` night or ``(n_epochs, samples per epoch)`` at ``sampling_rate`` -> epochs at
         :attr:`sampling_rate`, float64 ``(n_epochs, epoch_seconds * sampling_rate)``."""
         try:
@@ -99,21 +100,21 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         try:
             x = np.asarray(eeg, dtype=np.float64)
         except (TypeError, ValueError):
-            _fail("eeg", type(eeg).__name__, "a numeric array in uV", "pass a numpy array")
+            _fail(name, type(eeg).__name__, "a numeric array in uV", "pass a numpy array")
         if x.ndim not in (1, 2) or not np.all(np.isfinite(x)):
-            _fail("eeg", f"shape {x.shape} with {int(np.sum(~np.isfinite(x)))} NaN/inf values",
+            _fail(name, f"shape {x.shape} with {int(np.sum(~np.isfinite(x)))} NaN/inf values",
                   "finite values, (n_samples,) or (n_epochs, samples per epoch)",
                   "interpolate or drop bad samples, pass one channel")
         n_in = int(round(self.epoch_seconds * fs))
         if x.ndim == 1:  # a night: resample it whole, then cut (no filter edge inside the night)
             if len(x) < n_in:
-                _fail("eeg", f"{len(x)} samples ({len(x) / fs:g} s at {fs:g} Hz)",
+                _fail(name, f"{len(x)} samples ({len(x) / fs:g} s at {fs:g} Hz)",
                       f"at least one {self.epoch_seconds:g}-s epoch", "pass a longer recording")
             n_epochs = len(x) // n_in
             x = resample_to(x[: n_epochs * n_in], fs, self.sampling_rate)
             return x.reshape(n_epochs, -1)
-        if x.ndim != 2 or x.shape[1] != n_in:
-            _fail("eeg", f"shape {x.shape}", f"(n_samples,) or (n_epochs, {n_in}) ({self.epoch_seconds:g} s at "
+        if x.shape[1] != n_in:
+            _fail(name, f"shape {x.shape}", f"(n_samples,) or (n_epochs, {n_in}) ({self.epoch_seconds:g} s at "
                   f"{fs:g} Hz)", "pass the night as one row, or cut it into epochs of that length")
         return resample_to(x, fs, self.sampling_rate)
 
@@ -147,8 +148,8 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
             EOG / chin EMG in uV over the same epochs at their own rate (``m / epoch_seconds``). Without them
             ``eye_movement_count`` / ``emg_rms_uv`` are NaN.
         """
-        columns = measure_epochs(self._epochs(_check_2d(eeg_epochs, "eeg_epochs", epochs=True), sampling_rate),
-                                 self.sampling_rate, eog_epochs=eog_epochs, emg_epochs=emg_epochs)
+        epochs = self._epochs(_check_2d(eeg_epochs, "eeg_epochs", epochs=True), sampling_rate, "eeg_epochs")
+        columns = measure_epochs(epochs, self.sampling_rate, eog_epochs=eog_epochs, emg_epochs=emg_epochs)
         return [dict(zip(columns, map(float, row))) for row in zip(*columns.values())]
 
     def __call__(self, eeg, sampling_rate=None, *, eog=None, emg=None, return_tensors=None, **kwargs) -> BatchFeature:
