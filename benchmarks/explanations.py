@@ -7,11 +7,11 @@ Run (from the project root)::
 Stages the bundled sample night (``eeg_vlm.sample_night_path()``, a simulated night that no model was trained on)
 and explains ``--epochs`` epochs spread evenly over it with ``stage_night(explain=...)``, the path of
 ``eeg-vlm stage --explain`` and ``eeg-vlm explain``. For the texts as the language model generated them and as
-``stage_night`` returns them (``eeg_vlm.explanation.night_explanation``), it prints:
+``stage_night`` returns them (``eeg_vlm.reasoning.explanation.night_explanation``), it prints:
 
 - the share of texts that speak of a scorer, an expert or a kept label (goal 0 for the texts shown);
-- self-consistency (``eeg_vlm.faithfulness.self_consistent``: the final ``Stage:`` follows from the numbers the
-  text states, or the text says plainly that it does not);
+- self-consistency (``eeg_vlm.reasoning.faithfulness.self_consistent``: the final ``Stage:`` follows from the
+  numbers the text states, or the text says plainly that it does not);
 - the share whose final ``Stage:`` is the stage the night gives the epoch, and whose neighbour stages are the
   night's staged neighbours;
 - the faithful-claim rate against the measured epochs.
@@ -36,8 +36,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import eeg_vlm
-    from eeg_vlm.dataset_builder.cot import parse_claims, parse_stage
-    from eeg_vlm.faithfulness import has_scorer_wording, self_consistent
+    from eeg_vlm.reasoning.cot import parse_claims, parse_stage
+    from eeg_vlm.reasoning.faithfulness import has_scorer_wording, self_consistent
     from eeg_vlm.train import evaluate
     from eeg_vlm.train.grounded_data import spread_indices
 

@@ -3,7 +3,7 @@
     python benchmarks/faithfulness_real.py [--model DIR] [--every 4] [--ground]
 
 Stages each excerpt with ``stage_night(explain=...)`` on every ``--every``-th scored epoch and checks each claim of
-the generated reasoning against the features measured on that epoch (``eeg_vlm.faithfulness``). DREAMS has one
+the generated reasoning against the features measured on that epoch (``eeg_vlm.reasoning.faithfulness``). DREAMS has one
 EEG channel and no EOG/EMG, so eye-movement and chin-tone claims can only hold when they say the channel is absent.
 Nothing from DREAMS is written anywhere.
 """
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
         print(f"SKIPPED: {err}")
         return 0
     import eeg_vlm
-    from eeg_vlm.faithfulness import self_consistent
+    from eeg_vlm.reasoning.faithfulness import self_consistent
 
     per_type, consistent, n_texts = {}, [], 0
     for number in args.excerpts:

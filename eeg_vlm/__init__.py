@@ -28,6 +28,7 @@ _LAZY = {
     "EEGVLMPreTrainedModel": "modeling_eeg_vlm",
     "EEGVLMForConditionalGeneration": "modeling_eeg_vlm",
     "EEGVLMImageProcessor": "image_processing_eeg_vlm",
+    "EEGVLMFeatureExtractor": "feature_extraction_eeg_vlm",
     "epochs_with_context": "image_processing_eeg_vlm",
     "EEGVLMProcessor": "processing_eeg_vlm",
     "NightResult": "staging",
@@ -38,8 +39,13 @@ _LAZY = {
 }
 __all__ = list(_LAZY)
 #: the remote-code unit: registered with the Auto classes once transformers and these can all be imported
-_UNIT = ("configuration_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm", "processing_eeg_vlm")
+_UNIT = ("configuration_eeg_vlm", "feature_extraction_eeg_vlm", "image_processing_eeg_vlm", "modeling_eeg_vlm",
+         "processing_eeg_vlm")
 _WATCHED = ("transformers", *(f"{__name__}.{m}" for m in _UNIT))
+#: modules that moved: old import path -> new one (``import eeg_vlm.grounding`` gives eeg_vlm.reasoning.grounding)
+_MOVED = {f"{__name__}.{old}": f"{__name__}.reasoning.{new}" for old, new in (
+    ("dataset_builder.cot", "cot"), ("grounding", "grounding"), ("faithfulness", "faithfulness"),
+    ("explanation", "explanation"))}
 _executing: set[str] = set()  # watched modules whose code is running now (their names are not yet importable)
 _registered = False
 
@@ -50,9 +56,11 @@ def _register() -> None:
     if _registered:
         return
     _registered = True
-    from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageTextToText, AutoProcessor
+    from transformers import (AutoConfig, AutoFeatureExtractor, AutoImageProcessor, AutoModel,
+                              AutoModelForImageTextToText, AutoProcessor)
 
     from .configuration_eeg_vlm import EEGVLMConfig
+    from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
     from .image_processing_eeg_vlm import EEGVLMImageProcessor
     from .modeling_eeg_vlm import EEGVLMForConditionalGeneration, EEGVLMModel
     from .processing_eeg_vlm import EEGVLMProcessor
@@ -61,12 +69,14 @@ def _register() -> None:
     AutoModel.register(EEGVLMConfig, EEGVLMModel, exist_ok=True)
     AutoModelForImageTextToText.register(EEGVLMConfig, EEGVLMForConditionalGeneration, exist_ok=True)
     AutoImageProcessor.register(EEGVLMConfig, image_processor_classes={"pil": EEGVLMImageProcessor}, exist_ok=True)
+    AutoFeatureExtractor.register(EEGVLMConfig, EEGVLMFeatureExtractor, exist_ok=True)
     AutoProcessor.register(EEGVLMConfig, EEGVLMProcessor, exist_ok=True)
-    # `save_pretrained` writes `auto_map` and copies the four code files, so the Hub loads them as remote code
+    # `save_pretrained` writes `auto_map` and copies the code files, so the Hub loads them as remote code
     EEGVLMConfig.register_for_auto_class()
     EEGVLMModel.register_for_auto_class("AutoModel")
     EEGVLMForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
     EEGVLMImageProcessor.register_for_auto_class("AutoImageProcessor")
+    EEGVLMFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     EEGVLMProcessor.register_for_auto_class("AutoProcessor")
     sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterAfterImport)]
 
@@ -99,6 +109,20 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Old import paths of moved modules (:data:`_MOVED`): the import gives the module at its new path, the very
+    same object (so a patch through either name is seen through both)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        return importlib.util.spec_from_loader(fullname, self) if fullname in _MOVED else None
+
+    def create_module(self, spec):
+        return None  # a placeholder; exec_module puts the real module in its place in sys.modules
+
+    def exec_module(self, module):
+        sys.modules[module.__name__] = importlib.import_module(_MOVED[module.__name__])
+
+
 def __getattr__(name: str):
     if name not in _LAZY:
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
@@ -113,6 +137,8 @@ def __dir__():
     return sorted({*globals(), *_LAZY})
 
 
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModules())  # first: a stale file at an old path (an old install) never answers
 if "transformers" in sys.modules:
     _register()
 elif not any(isinstance(f, _RegisterAfterImport) for f in sys.meta_path):

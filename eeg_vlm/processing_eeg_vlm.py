@@ -1,7 +1,8 @@
 """EEG-VLM processor: EEG arrays or rendered images + text -> model inputs.
 
 ``processor(eeg=x, sampling_rate=100, text=prompt)`` renders the epoch with :class:`EEGVLMImageProcessor`,
-expands each ``<image>`` in the text into ``num_image_tokens`` placeholders (as LLaVA does) and tokenizes.
+expands each ``<image>`` in the text into ``num_image_tokens`` placeholders (as LLaVA does) and tokenizes;
+``return_features=True`` adds each epoch's measured feature vector (:class:`EEGVLMFeatureExtractor`).
 ``apply_chat_template`` formats chat messages with an image part; the template marks assistant turns with
 ``{% generation %}`` so TRL can train on the answer (the Chain-of-Thought) only.
 
@@ -16,6 +17,7 @@ from transformers.processing_utils import ProcessorMixin
 from transformers.tokenization_utils_base import TextInput
 
 from .configuration_eeg_vlm import STAGE_LABELS
+from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
 
 IMAGE_TOKEN = "<image>"
 STAGING_PROMPT = (
@@ -63,9 +65,22 @@ def staging_messages(prompt: str = STAGING_PROMPT, answer: str | None = None) ->
     return messages
 
 
+def _default_feature_extractor(image_processor) -> EEGVLMFeatureExtractor:
+    """The default measurements, on the renderer's epochs (when they are long enough to measure: >= 30 s)."""
+    epoch_seconds = getattr(image_processor, "epoch_seconds", 30.0)
+    return EEGVLMFeatureExtractor(epoch_seconds=epoch_seconds) if epoch_seconds >= 30 else EEGVLMFeatureExtractor()
+
+
+class _SavedBeforeFeatures(ProcessorMixin):
+    """The two parts of a processor saved before it had a feature extractor (only its loading code is used)."""
+
+    def __init__(self, image_processor=None, tokenizer=None):
+        super().__init__(image_processor, tokenizer)
+
+
 class EEGVLMProcessor(ProcessorMixin):
     r"""
-    Wraps an :class:`EEGVLMImageProcessor` and a tokenizer.
+    Wraps an :class:`EEGVLMImageProcessor`, a tokenizer and an :class:`EEGVLMFeatureExtractor`.
 
     Parameters
     ----------
@@ -73,6 +88,9 @@ class EEGVLMProcessor(ProcessorMixin):
         Renders EEG and normalises images.
     tokenizer : PreTrainedTokenizerBase
         The LM tokenizer; it must know ``image_token`` (added as a special token).
+    feature_extractor : EEGVLMFeatureExtractor, optional
+        Measures each epoch (``return_features=True``). Default: ``EEGVLMFeatureExtractor()`` with the image
+        processor's epoch length; processors saved without one load with it.
     chat_template : str, optional
         Jinja chat template. Default: ChatML with ``{% generation %}`` markers on assistant turns.
     num_image_tokens : int
@@ -82,8 +100,8 @@ class EEGVLMProcessor(ProcessorMixin):
         The placeholder string. Default ``"<image>"``.
     """
 
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, num_image_tokens: int = 0,
-                 image_token: str = IMAGE_TOKEN, **kwargs):
+    def __init__(self, image_processor=None, tokenizer=None, feature_extractor=None, chat_template=None,
+                 num_image_tokens: int = 0, image_token: str = IMAGE_TOKEN, **kwargs):
         self.num_image_tokens = int(num_image_tokens)
         self.image_token = image_token
         unk = getattr(tokenizer, "unk_token_id", None)
@@ -95,7 +113,19 @@ class EEGVLMProcessor(ProcessorMixin):
                 "and resize the model's embeddings."
             )
         self.image_token_id = token_id
-        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE, **kwargs)
+        if feature_extractor is None:
+            feature_extractor = _default_feature_extractor(image_processor)
+        super().__init__(image_processor, tokenizer, feature_extractor, chat_template=chat_template or CHAT_TEMPLATE,
+                         **kwargs)
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        """transformers' loading; a processor saved before the feature extractor existed gets the default one."""
+        if processor_dict is None or "feature_extractor" in processor_dict:
+            return super()._get_arguments_from_pretrained(pretrained_model_name_or_path, processor_dict, **kwargs)
+        image_processor, tokenizer = _SavedBeforeFeatures._get_arguments_from_pretrained(
+            pretrained_model_name_or_path, processor_dict, **kwargs)
+        return [image_processor, tokenizer, _default_feature_extractor(image_processor)]
 
     def replace_image_token(self, image_inputs: dict, image_idx: int, **kwargs) -> str:
         if self.num_image_tokens < 1:
@@ -113,13 +143,47 @@ class EEGVLMProcessor(ProcessorMixin):
         Each ``<image>`` in ``text`` is expanded into ``num_image_tokens`` placeholders; the number of ``<image>``
         tokens must equal the number of images or epochs. ``sampling_rate`` (Hz, required with ``eeg``) is a keyword
         option, as transformers' processors take it.
+
+        ``return_features=True`` (with ``eeg``) adds ``"features"``: float32 ``(n_epochs, F)``, the feature vector
+        of each scored epoch (first channel; the neighbours are context and are not measured), columns
+        ``feature_extractor.feature_names``. ``eog=`` / ``emg=`` (uV, ``(n_epochs, samples per epoch)`` at their own
+        rate) feed its eye-movement and chin-EMG measurements, NaN without them.
         """
+        if kwargs.get("audio") is not None:
+            raise ValueError("audio: received audio, expected none: EEG-VLM reads EEG (eeg=array in uV with "
+                             "sampling_rate=Hz) or rendered images (images=).")
         sampling_rate = kwargs.pop("sampling_rate", None)
+        return_features = kwargs.pop("return_features", False)
+        eog, emg = kwargs.pop("eog", None), kwargs.pop("emg", None)
+        if return_features and eeg is None:
+            raise ValueError("return_features: received True without eeg=, expected EEG in uV to measure (features "
+                             "cannot be measured on rendered images). Pass eeg=array, sampling_rate=Hz.")
         if eeg is not None:
             if images is not None:
                 raise ValueError("images / eeg: pass one of them, not both.")
             images = list(self.image_processor.render(eeg, sampling_rate, channel_names=channel_names))
-        return super().__call__(images=images, text=self._with_image_tokens(text, images), **kwargs)
+        out = super().__call__(images=images, text=self._with_image_tokens(text, images), **kwargs)
+        if return_features:
+            out["features"] = self.feature_extractor(self._scored_epochs(eeg, sampling_rate), sampling_rate, eog=eog,
+                                                     emg=emg, return_tensors=kwargs.get("return_tensors"))["features"]
+        return out
+
+    @property
+    def _audio_processor(self):
+        """None: the feature extractor measures EEG, it is no audio processor (transformers looks for one here)."""
+        return None
+
+    def _scored_epochs(self, eeg, sampling_rate) -> np.ndarray:
+        """The scored epoch of each item of ``eeg`` (already checked by the renderer), first channel, in uV:
+        ``(n_epochs, epoch samples)``."""
+        if isinstance(eeg, (list, tuple)) and len(eeg) and np.ndim(eeg[0]) >= 1:
+            batch = np.stack([np.asarray(e, dtype=np.float64).reshape(-1, np.shape(e)[-1]) for e in eeg])
+        else:
+            batch = np.asarray(eeg, dtype=np.float64)
+            batch = batch.reshape((1,) * (3 - batch.ndim) + batch.shape)  # (B, C, S)
+        n = int(round(self.image_processor.epoch_seconds * float(sampling_rate)))
+        start = (batch.shape[-1] - n) // 2  # the centre epoch: neighbours, if any, lie on both sides
+        return batch[:, 0, start : start + n]
 
     def _with_image_tokens(self, text, images):
         """Text without any ``<image>`` and one image per text (``pipeline("image-text-to-text")`` with a plain

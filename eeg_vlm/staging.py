@@ -290,7 +290,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
             probs[start : start + len(images)] = encoded["stage_logits"].float().softmax(-1).numpy()
             pooled.append(encoded["pooled_visual"].float())
         if night_model and n:  # the night read as a whole: each epoch's image and measured features in context
-            features = _night_features(net, rec, eog, emg)
+            features = _night_features(net, processor, rec, eog, emg)
             probs = net.classify_night(image_embeds=torch.cat(pooled), features=features).numpy().astype(np.float32)
     bad = sorted(rec.bad_epochs)
     probs[bad] = np.nan
@@ -300,7 +300,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
     confidence = np.where(np.isnan(probs).any(-1), np.nan, np.nanmax(np.nan_to_num(probs, nan=0.0), axis=-1))
     reasoning, claims = [None] * n, [None] * n
     if indices:
-        from .dataset_builder.features import measure_epochs
+        from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
         from .explanation import night_explanation
         from .faithfulness import check_claims
         from .grounding import grounded_prompt
@@ -309,9 +309,10 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
 
         around = sorted({j for i in indices for j in (i - 1, i, i + 1) if 0 <= j < n})
         spe = rec.samples_per_epoch
-        measured = measure_epochs(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
-                                  eog_epochs=None if eog is None else eog[around],
-                                  emg_epochs=None if emg is None else emg[around]).to_dict("records")
+        extractor = getattr(processor, "feature_extractor", None) or EEGVLMFeatureExtractor()
+        measured = extractor.measure(np.stack([rec.data[j * spe : (j + 1) * spe] for j in around]), rec.sampling_rate,
+                                     eog_epochs=None if eog is None else eog[around],
+                                     emg_epochs=None if emg is None else emg[around])
         feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
@@ -333,7 +334,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                        claims=claims)
 
 
-def _night_features(net, rec, eog, emg) -> np.ndarray:
+def _night_features(net, processor, rec, eog, emg) -> np.ndarray:
     """``(T, F)`` measured features of every epoch, in the order the night model reads them; bad epochs NaN (so
     they do not move the night's median)."""
     from .train.night_data import feature_names, measure
@@ -344,7 +345,8 @@ def _night_features(net, rec, eog, emg) -> np.ndarray:
                          f"not measure (it measures {list(feature_names())}); update eeg_vlm or use night_level=False.")
     spe = rec.samples_per_epoch
     epochs = rec.data[: rec.n_epochs * spe].reshape(rec.n_epochs, spe)
-    feats = measure(epochs, rec.sampling_rate, eog=eog, emg=emg)
+    feats = measure(epochs, rec.sampling_rate, eog=eog, emg=emg,
+                    extractor=getattr(processor, "feature_extractor", None))
     feats[sorted(rec.bad_epochs)] = np.nan
     return feats
 

@@ -487,7 +487,7 @@ def explain(epoch, night) -> str:
 
 def group_claims(claims) -> list[dict]:
     """Checked claims grouped by the phrase they come from: one entry per sentence, ``ok`` only if all its numbers
-    hold. ``eeg_vlm.faithfulness.check_claims`` gives one claim per number, so a neighbour sentence ("In the
+    hold. ``eeg_vlm.reasoning.faithfulness.check_claims`` gives one claim per number, so a neighbour sentence ("In the
     previous epoch, slow waves covered ... with ... spindles and ... K-complexes") arrives four times."""
     grouped: dict[str, dict] = {}
     for c in claims or []:

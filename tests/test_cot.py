@@ -1,4 +1,4 @@
-"""Tests for eeg_vlm.dataset_builder.cot (feature dicts built by hand, in the features.py schema)."""
+"""Tests for eeg_vlm.reasoning.cot (feature dicts built by hand, in the measurement schema)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from eeg_vlm.dataset_builder.cot import (
+from eeg_vlm.reasoning.cot import (
     CLAIM_PATTERNS,
     STAGES,
     make_cot,

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from eeg_vlm.dataset_builder.cot import make_cot
-from eeg_vlm.explanation import night_explanation
-from eeg_vlm.faithfulness import check_claims, has_scorer_wording, self_consistent
+from eeg_vlm.reasoning.cot import make_cot
+from eeg_vlm.reasoning.explanation import night_explanation
+from eeg_vlm.reasoning.faithfulness import check_claims, has_scorer_wording, self_consistent
 
 # written by the first shipped default model for epoch 400 of the sample night (staged REM between two N2 epochs)
 GENERATED = "\n".join([

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from eeg_vlm.dataset_builder.cot import make_cot
-from eeg_vlm.faithfulness import check_claims, faithfulness_report, self_consistent
+from eeg_vlm.reasoning.cot import make_cot
+from eeg_vlm.reasoning.faithfulness import check_claims, faithfulness_report, self_consistent
 
 N3 = dict(delta_rel=0.9, theta_rel=0.05, alpha_rel=0.02, sigma_rel=0.02, beta_rel=0.01, amplitude_uv=180.0,
           rms_uv=35.0, slow_wave_fraction=0.42, spindle_count=0.0, kcomplex_count=1.0, alpha_fraction=0.0,
@@ -66,7 +66,7 @@ def test_report_rates():
 
 
 def test_grounded_prompt_states_the_measured_numbers():
-    from eeg_vlm.grounding import grounded_prompt
+    from eeg_vlm.reasoning.grounding import grounded_prompt
     from eeg_vlm.processing_eeg_vlm import STAGING_PROMPT
 
     prompt = grounded_prompt(N3)
@@ -78,8 +78,8 @@ def test_grounded_prompt_states_the_measured_numbers():
 
 
 def test_grounded_prompt_cites_every_number_in_the_cot_phrase():
-    from eeg_vlm.dataset_builder.cot import make_cot, parse_claims
-    from eeg_vlm.grounding import grounded_prompt
+    from eeg_vlm.reasoning.cot import make_cot, parse_claims
+    from eeg_vlm.reasoning.grounding import grounded_prompt
 
     prev = dict(N3, slow_wave_fraction=0.12, spindle_count=2.0)
     prompt = grounded_prompt(N3, prev_features=prev, next_features=N3)

@@ -346,7 +346,7 @@ def test_claims_are_shown_checked_or_flagged(app):
 
 def test_each_neighbour_sentence_is_listed_once(app):
     """faithfulness.check_claims gives one claim per number of the neighbour sentence: the Space lists it once."""
-    from eeg_vlm.faithfulness import check_claims
+    from eeg_vlm.reasoning.faithfulness import check_claims
 
     sentence = ("In the previous epoch, slow waves covered 3 % and alpha 10 %, with 2 spindles and 1 K-complex.")
     features = {"slow_wave_fraction": 0.0, "alpha_fraction": 0.0, "spindle_count": 0, "kcomplex_count": 0}

@@ -125,7 +125,7 @@ def test_collator_ground_puts_the_measured_features_in_the_prompt(tiny_dataset, 
     from conftest import tiny_config, tiny_processor
     from datasets import load_from_disk
 
-    from eeg_vlm.grounding import features_sentence
+    from eeg_vlm.reasoning.grounding import features_sentence
     from eeg_vlm.train.collator import EEGVLMCollator
 
     rows = load_from_disk(str(tiny_dataset))["train"].select(range(2))
@@ -142,7 +142,7 @@ def test_collator_ground_puts_the_measured_features_in_the_prompt(tiny_dataset, 
 def test_grounded_answers_cite_exactly_the_numbers_their_prompt_states(tiny_dataset):
     from datasets import load_from_disk
 
-    from eeg_vlm.dataset_builder.cot import parse_claims
+    from eeg_vlm.reasoning.cot import parse_claims
     from eeg_vlm.train.grounded_data import grounded_columns
 
     rows = load_from_disk(str(tiny_dataset))["train"]
@@ -159,8 +159,8 @@ def test_counterfactual_rows_restate_redrawn_numbers_and_the_rules_follow_them(t
 
     from datasets import load_from_disk
 
-    from eeg_vlm.dataset_builder.cot import parse_claims, stage_from_features
-    from eeg_vlm.faithfulness import EEG_KEYS
+    from eeg_vlm.reasoning.cot import parse_claims, stage_from_features
+    from eeg_vlm.reasoning.faithfulness import EEG_KEYS
     from eeg_vlm.train.grounded_data import grounded_columns
 
     rows = load_from_disk(str(tiny_dataset))["train"]

@@ -105,6 +105,8 @@ SKIPS = {
     "test_transformers_contracts.py",
     "test_new_models_require_torchvision_backend": "a policy for processors added to the transformers library after "
     "its cutoff date; EEG-VLM's renderer is numpy/PIL remote code, outside the library",
+    "test_apply_chat_template_audio": "EEG-VLM takes no audio: its `feature_extractor` measures EEG epochs "
+    "(EEGVLMFeatureExtractor), and the mixin picks audio tests by that attribute's name",
 }
 
 
@@ -164,6 +166,12 @@ class EEGVLMProcessorTest(NamedSkips, processing_common.ProcessorTesterMixin, un
         return EEGVLMImageProcessor(size=64, seconds_per_pixel=0.75)
 
     @classmethod
+    def _setup_feature_extractor(cls):
+        from eeg_vlm import EEGVLMFeatureExtractor
+
+        return EEGVLMFeatureExtractor()
+
+    @classmethod
     def _setup_tokenizer(cls):
         from eeg_vlm.tokenizer import train_bpe_tokenizer
 
@@ -173,3 +181,10 @@ class EEGVLMProcessorTest(NamedSkips, processing_common.ProcessorTesterMixin, un
     @staticmethod
     def prepare_processor_dict():
         return {"num_image_tokens": 6}
+
+    def get_subprocessor_name(self, modality, attributes):
+        # the mixin takes any `feature_extractor` for an audio processor; ours measures EEG and takes no audio, so
+        # the audio modality is absent (its tests skip themselves, the multimodal ones run on images + text)
+        if modality == "audio":
+            return "audio_processor"
+        return super().get_subprocessor_name(modality, attributes)

@@ -30,10 +30,11 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..feature_extraction_eeg_vlm import MEASUREMENT_NAMES as FEATURE_NAMES
+from ..feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
 from ..image_processing_eeg_vlm import EEGVLMImageProcessor
 from ..processing_eeg_vlm import STAGING_PROMPT
-from .cot import make_cot
-from .features import FEATURE_NAMES, measure_epochs
+from ..reasoning.cot import make_cot
 from .sleep_edfx import CHANNELS, STAGES, NightFiles, open_edf, pair_files, read_night
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,11 @@ def render_night(files: NightFiles, config: BuildConfig, processor: EEGVLMImageP
         )
     rate = fs[config.channels[0]]
     eeg0 = night.signals[config.channels[0]]  # (n, S)
-    features = measure_epochs(
+    rows = EEGVLMFeatureExtractor(epoch_seconds=processor.epoch_seconds).measure(
         eeg0, rate,
         eog_epochs=night.signals.get(EOG) if night.sampling_rates.get(EOG, 0) >= 50 else None,
         emg_epochs=night.signals.get(EMG),
-    )
+    )  # one dict of the CoT's measurements per epoch
     windows = np.stack(
         [np.stack([night.epoch_with_context(c, i, context=config.context) for c in config.channels])
          for i in range(n)]
@@ -124,7 +125,6 @@ def render_night(files: NightFiles, config: BuildConfig, processor: EEGVLMImageP
     images = []
     for i in range(0, n, 256):  # bounded memory: 256 rendered RGB images at a time
         images.extend(_png(im) for im in processor.render(windows[i : i + 256], rate))
-    rows = features.to_dict("records")
     cots = [
         make_cot(rows[i], night.stages[i],
                  prev_stage=night.stages[i - 1] if i > 0 else None,
@@ -146,7 +146,7 @@ def render_night(files: NightFiles, config: BuildConfig, processor: EEGVLMImageP
         "prompt": [config.prompt] * n,
     }
     for name in FEATURE_NAMES:
-        columns[name] = features[name].astype("float32").tolist()
+        columns[name] = np.asarray([row[name] for row in rows], dtype=np.float32).tolist()
     return pa.table(columns)
 
 

@@ -14,6 +14,9 @@ Example
 >>> feats["slow_wave_fraction"] > 0.9
 True
 
+The measurements are implemented once, in ``eeg_vlm.measurements_eeg_vlm`` (behind the model's feature extractor,
+part of the Hub remote-code unit); this module keeps their table interface.
+
 EOG and EMG may be sampled at other rates than the EEG: their rate is inferred from their length
 (an epoch of the EEG and of the EOG/EMG span the same seconds), so a Sleep-EDFx night with a 1-Hz
 EMG envelope and 100-Hz EEG works as-is.
@@ -21,209 +24,18 @@ EMG envelope and 100-Hz EEG works as-is.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy import ndimage, signal
+
+from ..measurements_eeg_vlm import BANDS, MEASUREMENT_NAMES, _check_2d
+from ..measurements_eeg_vlm import measure_epochs as _measure_columns
 
 __all__ = ["FEATURE_NAMES", "BANDS", "measure_epoch", "measure_epochs"]
 
-FEATURE_NAMES = (
-    "delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel",
-    "amplitude_uv", "rms_uv", "slow_wave_fraction", "spindle_count", "kcomplex_count",
-    "alpha_fraction", "eye_movement_count", "emg_rms_uv",
-)
-#: Band edges in Hz (lower inclusive, upper exclusive); sigma overlaps alpha by convention.
-BANDS = {"delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 12.0),
-         "sigma": (11.0, 16.0), "beta": (16.0, 30.0)}
-_TOTAL = (0.5, 30.0)             # denominator of the relative powers
-_MIN_RATE = 50.0                 # Hz; beta (16-30 Hz) needs a Nyquist frequency near 25 Hz or more
-_MIN_SECONDS = 30.0              # one scoring epoch
-_SW_PTP = 75.0                   # uV, AASM slow-wave amplitude criterion (peak-to-peak)
-_SW_PERIOD = (0.4, 2.5)          # s; 0.5-2 Hz waves with some tolerance for filter ringing
-_SP_DUR = (0.5, 2.0)             # s, AASM-like spindle duration
-_SP_HI, _SP_LO = 3.0, 2.2        # x median sigma envelope: detection / extent (tuned on DREAMS)
-_SP_FLOOR = 4.0                  # uV envelope (~8 uV peak-to-peak): weakest spindle we accept
-_SP_REL = 0.2                    # min sigma share of 1-30 Hz power inside a spindle (YASA's default)
-_KC_PTP, _KC_DUR = 75.0, (0.5, 1.5)  # uV, s
-_KC_CONTRAST = 2.5               # x median wave peak-to-peak of the epoch: "stands out"
-_EM_SLOPE = 250.0                # uV/s on 0.5-5 Hz EOG; 1-Hz slow-wave leakage stays below it
-_EM_EXCURSION = 40.0             # uV, smallest deflection counted as an eye movement
-
-
-def _fail(name, got, expected, fix):
-    raise ValueError(f"{name}: got {got}, expected {expected}; {fix}")
-
-
-def _check_2d(x, name, *, epochs):
-    arr = np.asarray(x, dtype=float)
-    want = 2 if epochs else 1
-    if arr.ndim != want:
-        _fail(name, f"an array with ndim={arr.ndim} (shape {arr.shape})",
-              "(n_epochs, n_samples)" if epochs else "a 1-D array of samples",
-              "use measure_epochs for several epochs" if not epochs
-              else "reshape to (n_epochs, n_samples) or use measure_epoch for one epoch")
-    if not np.all(np.isfinite(arr)):
-        _fail(name, f"{int(np.sum(~np.isfinite(arr)))} NaN/inf values", "finite values in uV",
-              "interpolate or drop the bad samples first")
-    return np.atleast_2d(arr).copy()
-
-
-def _side_rate(arr, name, n_epochs, seconds, *, min_rate):
-    """Validate an EOG/EMG array and infer its sampling rate (Hz) from its length."""
-    if arr is None:
-        return None, None
-    arr = _check_2d(arr, name, epochs=True)
-    if arr.shape[0] != n_epochs:
-        _fail(name, f"{arr.shape[0]} epochs", f"{n_epochs} epochs like the EEG",
-              "pass the same epochs for every channel")
-    rate = arr.shape[1] / seconds
-    if rate < min_rate:
-        _fail(name, f"{arr.shape[1]} samples per {seconds:g}-s epoch ({rate:g} Hz)",
-              f">= {min_rate:g} Hz", "pass the channel at its recorded rate")
-    return arr, rate
-
-
-def _sos(low, high, fs, order=3):
-    high = min(high, 0.45 * fs)  # keep the upper edge safely below Nyquist at 50 Hz
-    return signal.butter(order, [low, high], btype="bandpass", fs=fs, output="sos")
-
-
-def _runs(mask):
-    """Start/end (exclusive) flat indices of True runs in each row of a 2-D boolean mask."""
-    padded = np.pad(mask, ((0, 0), (1, 1))).astype(np.int8)
-    d = np.diff(padded, axis=1)
-    n = mask.shape[1]
-    rs, cs = np.nonzero(d == 1)
-    _, ce = np.nonzero(d == -1)
-    return rs, rs * n + cs, rs * n + ce
-
-
-def _band_powers(x, fs):
-    nperseg = min(x.shape[1], int(4 * fs))  # 4-s windows: 0.25-Hz resolution
-    f, pxx = signal.welch(x, fs=fs, nperseg=nperseg, axis=-1)
-    top = min(_TOTAL[1], fs / 2)
-    total = pxx[:, (f >= _TOTAL[0]) & (f < top)].sum(axis=1)
-    total = np.where(total > 0, total, np.nan)
-    return {f"{b}_rel": pxx[:, (f >= lo) & (f < min(hi, top))].sum(axis=1) / total
-            for b, (lo, hi) in BANDS.items()}
-
-
-def _waves(x):
-    """Full waves of one filtered epoch: start, end (samples) and peak-to-peak (uV)."""
-    z = np.flatnonzero(np.diff(np.signbit(x).astype(np.int8))) + 1
-    if len(z) < 3:
-        return np.empty(0, int), np.empty(0, int), np.empty(0)
-    hi = np.maximum.reduceat(x, z)[:-1]
-    lo = np.minimum.reduceat(x, z)[:-1]
-    ext = np.where(np.abs(hi) > np.abs(lo), hi, lo)  # extremum of each half-wave
-    ptp = np.abs(ext[:-1]) + np.abs(ext[1:])
-    return z[:-2], z[2:], ptp
-
-
-def _slow_wave_fraction(x, fs):
-    out = np.zeros(len(x))
-    for i, row in enumerate(x):
-        start, end, ptp = _waves(row)
-        period = (end - start) / fs
-        keep = (ptp >= _SW_PTP) & (period >= _SW_PERIOD[0]) & (period <= _SW_PERIOD[1])
-        cover = np.zeros(len(row) + 1)
-        np.add.at(cover, start[keep], 1)
-        np.add.at(cover, end[keep], -1)
-        out[i] = np.mean(np.cumsum(cover)[:-1] > 0)
-    return out
-
-
-def _kcomplexes(x, fs):
-    """K-complex candidates: a negative half-wave then a positive one, 0.5-1.5 s, >= 75 uV."""
-    out = np.zeros(len(x))
-    for i, row in enumerate(x):
-        start, end, ptp = _waves(row)
-        if len(ptp) == 0:
-            continue
-        # the wave opens with its negative half, and that sharp negative part dominates
-        neg = np.array([-row[a:b].min() for a, b in zip(start, end)])
-        neg_first = (row[start] < 0) & (neg >= 0.5 * ptp)
-        dur = (end - start) / fs
-        background = np.median(ptp)
-        keep = (neg_first & (ptp >= _KC_PTP) & (ptp >= _KC_CONTRAST * background)
-                & (dur >= _KC_DUR[0]) & (dur <= _KC_DUR[1]))
-        out[i] = np.sum(keep)
-    return out
-
-
-def _spindles(x, fs):
-    rows, keep = _spindle_events(x, fs)[:2]
-    return np.bincount(rows[keep], minlength=len(x)).astype(float)
-
-
-def _spindle_events(x, fs):
-    """Candidate runs (row, kept?, start, end in flat samples) of the sigma envelope."""
-    sigma = signal.sosfiltfilt(_sos(*BANDS["sigma"], fs, order=4), x, axis=-1)
-    broad = signal.sosfiltfilt(_sos(1.0, 30.0, fs), x, axis=-1)
-    env = ndimage.uniform_filter1d(np.abs(signal.hilbert(sigma, axis=-1)),
-                                   max(1, int(0.1 * fs)), axis=-1)  # 0.1-s smoothing
-    med = np.median(env, axis=1, keepdims=True)
-    hi = np.maximum(_SP_HI * med, _SP_FLOOR)
-    lo = np.maximum(_SP_LO * med, 0.6 * _SP_FLOOR)
-    # close gaps < 0.2 s so one waxing-waning spindle is not split in two
-    mask = ndimage.binary_closing(env > lo, structure=np.ones((1, max(1, int(0.2 * fs)))))
-    rows, s, e = _runs(mask)
-    if len(s) == 0:
-        return rows, np.zeros(0, bool), s, e
-    # max over [start_i, start_i+1): outside the runs the envelope is zeroed, so it is the run's max
-    peak = np.maximum.reduceat(np.where(mask, env, 0.0).ravel(), s)
-    cs_sig = np.concatenate([[0], np.cumsum(sigma.ravel() ** 2)])
-    cs_bro = np.concatenate([[0], np.cumsum(broad.ravel() ** 2)])
-    rel = (cs_sig[e] - cs_sig[s]) / np.maximum(cs_bro[e] - cs_bro[s], 1e-12)
-    dur = (e - s) / fs
-    keep = ((dur >= _SP_DUR[0]) & (dur <= _SP_DUR[1]) & (peak > hi.ravel()[rows])
-            & (rel >= _SP_REL))
-    return rows, keep, s, e
-
-
-def _alpha_fraction(x, fs):
-    win = int(round(2 * fs))
-    frames = np.lib.stride_tricks.sliding_window_view(x, win, axis=-1)[:, ::int(round(fs))]
-    frames = frames - frames.mean(axis=-1, keepdims=True)
-    p = np.abs(np.fft.rfft(frames * np.hanning(win), axis=-1)) ** 2
-    f = np.fft.rfftfreq(win, 1 / fs)
-    top = min(_TOTAL[1], fs / 2)
-    # non-overlapping bands for dominance: delta, theta, alpha, then everything 12-30 Hz
-    edges = [(0.5, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, top)]
-    bp = np.stack([p[..., (f >= lo) & (f < hi)].sum(-1) for lo, hi in edges], axis=-1)
-    dominant = np.argmax(bp, axis=-1) == 2
-    return dominant.mean(axis=1)
-
-
-def _eye_movements(eog, fs):
-    y = signal.sosfiltfilt(_sos(0.5, 5.0, fs, order=2), eog, axis=-1)
-    slope = np.gradient(y, axis=-1) * fs
-    # merge steep stretches closer than 0.2 s into one movement
-    mask = ndimage.binary_closing(np.abs(slope) >= _EM_SLOPE,
-                                  structure=np.ones((1, max(1, int(0.2 * fs)))))
-    rows, s, e = _runs(mask)
-    if len(s) == 0:
-        return np.zeros(len(eog))
-    excursion = (np.maximum.reduceat(np.where(mask, y, -np.inf).ravel(), s)
-                 - np.minimum.reduceat(np.where(mask, y, np.inf).ravel(), s))
-    keep = excursion >= _EM_EXCURSION
-    return np.bincount(rows[keep], minlength=len(eog)).astype(float)
-
-
-def _emg_rms(emg, fs):
-    # A rectified envelope (Sleep-EDFx cassette: 'HP:16Hz Rectification LP:0.7Hz', 1 Hz) is
-    # already an amplitude: take its RMS as is.  A raw EMG is high-passed at 10 Hz first.
-    envelope = (np.mean(emg < 0, axis=1) < 0.05) | (fs < 25.0)
-    out = np.sqrt(np.mean(emg ** 2, axis=1))
-    if not np.all(envelope):
-        raw = signal.sosfiltfilt(signal.butter(4, 10.0, btype="highpass", fs=fs, output="sos"),
-                                 emg[~envelope], axis=-1)
-        out[~envelope] = np.sqrt(np.mean(raw ** 2, axis=1))
-    return out
+FEATURE_NAMES = MEASUREMENT_NAMES
 
 
 def measure_epochs(eeg_epochs, sampling_rate, *, eog_epochs=None, emg_epochs=None):
-    """Measure the features of many epochs at once.
+    """Measure the features of many epochs at once (at the rate given: no resampling).
 
     Parameters
     ----------
@@ -241,34 +53,7 @@ def measure_epochs(eeg_epochs, sampling_rate, *, eog_epochs=None, emg_epochs=Non
         One row per epoch, one column per name in :data:`FEATURE_NAMES`.
         ``eye_movement_count`` / ``emg_rms_uv`` are NaN without EOG / EMG.
     """
-    try:
-        fs = float(sampling_rate)
-    except (TypeError, ValueError):
-        _fail("sampling_rate", repr(sampling_rate), "a number in Hz", "pass e.g. 100.0")
-    if not np.isfinite(fs) or fs < _MIN_RATE:
-        _fail("sampling_rate", fs, f">= {_MIN_RATE:g} Hz", "resample the EEG to 100 Hz first")
-    x = _check_2d(eeg_epochs, "eeg_epochs", epochs=True)
-    seconds = x.shape[1] / fs
-    if seconds < _MIN_SECONDS - 1e-9:
-        _fail("eeg_epochs", f"{x.shape[1]} samples ({seconds:g} s at {fs:g} Hz)",
-              f">= {_MIN_SECONDS:g} s per epoch", "cut the night into 30-s epochs")
-    eog, eog_fs = _side_rate(eog_epochs, "eog_epochs", len(x), seconds, min_rate=20.0)
-    emg, emg_fs = _side_rate(emg_epochs, "emg_epochs", len(x), seconds, min_rate=0.5)
-    x = x - x.mean(axis=1, keepdims=True)  # DC offsets carry no physiology
-
-    feats = _band_powers(x, fs)
-    feats["amplitude_uv"] = np.percentile(x, 99, axis=1) - np.percentile(x, 1, axis=1)
-    feats["rms_uv"] = np.sqrt(np.mean(x ** 2, axis=1))
-    slow = signal.sosfiltfilt(_sos(0.5, 2.0, fs, order=2), x, axis=-1)
-    feats["slow_wave_fraction"] = _slow_wave_fraction(slow, fs)
-    feats["spindle_count"] = _spindles(x, fs)
-    kc = signal.sosfiltfilt(_sos(0.5, 4.0, fs, order=2), x, axis=-1)
-    feats["kcomplex_count"] = _kcomplexes(kc, fs)
-    feats["alpha_fraction"] = _alpha_fraction(x, fs)
-    nan = np.full(len(x), np.nan)
-    feats["eye_movement_count"] = nan if eog is None else _eye_movements(eog, eog_fs)
-    feats["emg_rms_uv"] = nan.copy() if emg is None else _emg_rms(emg, emg_fs)
-    return pd.DataFrame({k: np.asarray(feats[k], dtype=float) for k in FEATURE_NAMES})
+    return pd.DataFrame(_measure_columns(eeg_epochs, sampling_rate, eog_epochs=eog_epochs, emg_epochs=emg_epochs))
 
 
 def measure_epoch(eeg_uv, sampling_rate, *, eog_uv=None, emg_uv=None):

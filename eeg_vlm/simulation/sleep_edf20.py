@@ -3,7 +3,8 @@
 The real nights reach this project only as per-epoch features (``SCxxxxE0.npz``: ``X`` (n_epochs, 72), ``y``
 0=W 1=N1 2=N2 3=N3 4=REM; github matteo-omizzolo/sleep-EDF, MIT; data: Sleep-EDF Expanded, PhysioNet, ODC-By 1.0,
 Kemp et al. 2000, Goldberger et al. 2000).  To compare simulated nights with them, the same 18 features are
-computed here from the definitions (our own implementation), nine per channel, on the signal in VOLTS:
+computed from the definitions (our own implementation, ``eeg_vlm.measurements_eeg_vlm``, behind the model's feature
+extractor), nine per channel, on the signal in VOLTS:
 
 - 0-4: ``log(m + 1e-10)``, m the mean Welch PSD (scipy defaults: Hann, nperseg 256, 50 % overlap, density,
   V^2/Hz) over the bins lo <= f <= hi for delta 0.5-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-50 Hz;
@@ -20,7 +21,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
+
+from ..measurements_eeg_vlm import SEDF_BANDS as BANDS
+from ..measurements_eeg_vlm import SEDF_EPS as EPS
+from ..measurements_eeg_vlm import SEDF_PER_CHANNEL as _PER_CHANNEL
+from ..measurements_eeg_vlm import sedf_channel_features, sedf_features_from_psd
 
 __all__ = ["BANDS", "CHANNELS", "FEATURE_NAMES", "STAGES", "band_psd_uv2", "channel_features", "epoch_features",
            "load_night", "load_nights", "trim_to_sleep", "default_dir"]
@@ -28,21 +33,21 @@ __all__ = ["BANDS", "CHANNELS", "FEATURE_NAMES", "STAGES", "band_psd_uv2", "chan
 log = logging.getLogger(__name__)
 FS = 100  # Hz: the Sleep-EDF EEG rate the features were computed at
 EPOCH = 30 * FS  # samples per 30-s epoch
-EPS = 1e-10  # the definition's additive constant (V^2/Hz and V^2)
-BANDS = {"delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 50.0)}
 CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz")
 STAGES = ("W", "N1", "N2", "N3", "REM")
-_PER_CHANNEL = (*BANDS, "theta_alpha", "alpha_delta", "log_var", "mobility")
 FEATURE_NAMES = tuple(f"{ch.split()[1]}_{name}" for ch in CHANNELS for name in _PER_CHANNEL)
 
 
 def channel_features(epochs_uv, *, fs=FS):
     """Nine features per 30-s epoch of one channel, exactly as the Sleep-EDF-20 files define them.
 
+    The one implementation is the model's (its feature extractor's
+    ``sedf_*`` columns): ``eeg_vlm.measurements_eeg_vlm.sedf_channel_features``.
+
     Parameters
     ----------
     epochs_uv : array_like, shape (n_epochs, n_samples)
-        EEG in uV (converted to volts here, as the definitions require).
+        EEG in uV (converted to volts, as the definitions require).
     fs : float
         Sampling rate in Hz (100 for Sleep-EDF; nperseg stays 256 samples as in scipy's default).
 
@@ -52,25 +57,12 @@ def channel_features(epochs_uv, *, fs=FS):
         log band PSDs (delta, theta, alpha, beta, gamma), theta/alpha and alpha/delta log ratios, log variance,
         Hjorth mobility.
     """
-    x = np.asarray(epochs_uv, dtype=np.float64) * 1e-6  # uV -> V
-    if x.ndim != 2 or x.shape[1] < 256:
-        raise ValueError(f"epochs_uv: got shape {x.shape}; expected (n_epochs, n_samples) with >= 256 samples "
-                         "per epoch; reshape the signal into 30-s epochs first")
-    f, psd = signal.welch(x, fs=fs, axis=-1)  # Hann, nperseg 256, 50 % overlap, density (V^2/Hz)
-    return features_from_psd(x, f, psd)
+    return sedf_channel_features(epochs_uv, fs=fs)
 
 
 def features_from_psd(x, f, psd):
     """The nine features from epochs ``x`` in volts (n, n_samples) and their Welch PSD ``(f, psd)``."""
-    out = np.empty((len(x), 9))
-    for i, (lo, hi) in enumerate(BANDS.values()):
-        out[:, i] = np.log(psd[:, (f >= lo) & (f <= hi)].mean(axis=1) + EPS)
-    out[:, 5] = out[:, 1] / (out[:, 2] + EPS)
-    out[:, 6] = out[:, 2] / (out[:, 0] + EPS)
-    var = x.var(axis=1)
-    out[:, 7] = np.log(var + EPS)
-    out[:, 8] = np.sqrt(np.diff(x, axis=1).var(axis=1) / (var + EPS))
-    return out
+    return sedf_features_from_psd(x, f, psd)
 
 
 def epoch_features(fpz_uv, pz_uv, *, fs=FS):

@@ -30,25 +30,23 @@ logger = logging.getLogger(__name__)
 SIM_CHANNELS = ("EEG Fpz-Cz", "EEG C4-M1", "EEG Pz-Oz")  # every EEG derivation of a simulated night
 SEDF_CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz")  # columns 0-8 and 9-17 of the Sleep-EDF-20 feature files
 EOG_EMG_FEATURES = ("eye_movement_count", "emg_rms_uv")  # NaN when the night has no EOG / EMG
-SEDF_FEATURES = ("sedf_delta", "sedf_theta", "sedf_alpha", "sedf_beta", "sedf_gamma", "sedf_theta_alpha",
-                 "sedf_alpha_delta", "sedf_log_var", "sedf_mobility")
 
 
 def feature_names() -> tuple:
-    """The features the night model reads: the nine Sleep-EDF-20 features, then the dataset measurements."""
-    from ..dataset_builder.features import FEATURE_NAMES
+    """The features the night model reads: ``EEGVLMFeatureExtractor.feature_names`` (the nine Sleep-EDF-20
+    features, then the measurements the Chain-of-Thought cites)."""
+    from ..feature_extraction_eeg_vlm import FEATURE_NAMES
 
-    return SEDF_FEATURES + tuple(FEATURE_NAMES)
+    return tuple(FEATURE_NAMES)
 
 
-def measure(eeg_epochs, sampling_rate, *, eog=None, emg=None) -> np.ndarray:
+def measure(eeg_epochs, sampling_rate, *, eog=None, emg=None, extractor=None) -> np.ndarray:
     """``(T, F)`` float32 features of EEG epochs in uV (``feature_names()`` order; NaN where not measured)."""
-    from ..dataset_builder.features import FEATURE_NAMES, measure_epochs
-    from ..simulation.sleep_edf20 import channel_features
+    from ..feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
 
-    table = measure_epochs(eeg_epochs, sampling_rate, eog_epochs=eog, emg_epochs=emg)
-    return np.hstack([channel_features(eeg_epochs, fs=sampling_rate),
-                      table[list(FEATURE_NAMES)].to_numpy()]).astype(np.float32)
+    extractor = extractor or EEGVLMFeatureExtractor()
+    return np.asarray(extractor(eeg_epochs, sampling_rate=sampling_rate, eog=eog, emg=emg)["features"],
+                      dtype=np.float32)
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """A generated Chain-of-Thought made true of the night it explains: the model's verdict, the staged neighbours.
 
-    from eeg_vlm.explanation import night_explanation
+    from eeg_vlm.reasoning.explanation import night_explanation
     text = night_explanation(generated, "REM", prev_stage="N2", next_stage="N2")
 
 The language model was trained on labels written for expert-scored epochs; left alone, it can speak of "the scorer"
 and "the expert label", end on a stage other than the one the night is staged with, and cite neighbour stages it
 read off the image. ``stage_night`` passes every generated text through :func:`night_explanation`, which keeps the
-model's steps 1-5 and 7 (the measurements and the rule it names, which ``eeg_vlm.faithfulness`` still checks) and
-rewrites only what the night itself decides:
+model's steps 1-5 and 7 (the measurements and the rule it names, which ``eeg_vlm.reasoning.faithfulness`` still
+checks) and rewrites only what the night itself decides:
 
 - step 6 cites the night's staged neighbours (``the previous epoch is staged N2``);
 - the conclusion applies the AASM rules (``cot.stage_from_features``) to the numbers the text states and says
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 
-from .dataset_builder.cot import STAGES, conclusion, neighbour_stages_clause, parse_claims, stage_from_features
+from .cot import STAGES, conclusion, neighbour_stages_clause, parse_claims, stage_from_features
 from .faithfulness import EEG_KEYS, SCORER_WORDING
 
 UNSCORABLE = "UNS"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .dataset_builder.cot import format_feature, neighbour_sentence, plural
-from .processing_eeg_vlm import STAGING_PROMPT
+from .cot import format_feature, neighbour_sentence, plural
+from ..processing_eeg_vlm import STAGING_PROMPT
 
 _NEEDED = ("delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel", "amplitude_uv", "slow_wave_fraction",
            "spindle_count", "kcomplex_count", "alpha_fraction")
@@ -23,10 +23,11 @@ _NEEDED = ("delta_rel", "theta_rel", "alpha_rel", "sigma_rel", "beta_rel", "ampl
 def _values(features: Mapping, name: str) -> dict:
     if not isinstance(features, Mapping):
         raise ValueError(f"{name}: got {type(features).__name__}; expected a dict of measured features "
-                         "(eeg_vlm.dataset_builder.features.measure_epoch output).")
+                         "(EEGVLMFeatureExtractor.measure output).")
     missing = [k for k in _NEEDED if k not in features]
     if missing:
-        raise ValueError(f"{name}: missing keys {missing}; expected the measure_epoch schema, which has all of them.")
+        raise ValueError(f"{name}: missing keys {missing}; expected the EEGVLMFeatureExtractor.measure schema, which "
+                         "has all of them.")
     f = {k: float(v) if v is not None else math.nan for k, v in features.items()
          if isinstance(v, (int, float)) or v is None}
     f.setdefault("eye_movement_count", math.nan)
@@ -60,7 +61,8 @@ def grounded_prompt(features: Mapping, prompt: str = STAGING_PROMPT, *, prev_fea
     Parameters
     ----------
     features : mapping
-        ``features.measure_epoch`` output for the epoch (NaN ``eye_movement_count`` / ``emg_rms_uv``: no channel).
+        ``EEGVLMFeatureExtractor.measure`` output for the epoch (NaN ``eye_movement_count`` / ``emg_rms_uv``: no
+        channel).
     prompt : str
         The staging question.
     prev_features, next_features : mapping, optional

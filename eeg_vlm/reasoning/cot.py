@@ -3,7 +3,7 @@
 Each 30-s epoch gets one numbered step per AASM criterion, every step citing the measured number with its
 unit, then a conclusion and a last line ``Stage: <stage>``::
 
-    from eeg_vlm.dataset_builder.cot import make_cot
+    from eeg_vlm.reasoning.cot import make_cot
     print(make_cot(features, "N3", prev_stage="N2", next_stage="N3"))
 
 The wording is fixed (phrase templates, numbers rounded the same way every time) so that a parser can check
@@ -134,11 +134,11 @@ def plural(x: float, one: str, many: str) -> str:
 def _check_features(features, name: str, keys) -> dict:
     if not isinstance(features, Mapping):
         raise ValueError(f"{name}: got {type(features).__name__}; expected a dict of measured features "
-                         "(see eeg_vlm.dataset_builder.features.measure_epoch).")
+                         "(see EEGVLMFeatureExtractor.measure).")
     missing = [k for k in keys if k not in features]
     if missing:
-        raise ValueError(f"{name}: missing keys {missing}; expected the features.py schema "
-                         "(measure_epoch output), which has all of them.")
+        raise ValueError(f"{name}: missing keys {missing}; expected the measurement schema "
+                         "(EEGVLMFeatureExtractor.measure output), which has all of them.")
     try:
         return {k: _value(features, k) for k in keys}
     except (TypeError, ValueError) as exc:
@@ -181,7 +181,7 @@ def stage_from_features(features: Mapping, *, thresholds: Mapping | None = None)
     Parameters
     ----------
     features : dict
-        Output of ``features.measure_epoch`` (relative powers as fractions, amplitudes in uV).
+        Output of ``EEGVLMFeatureExtractor.measure`` (relative powers as fractions, amplitudes in uV).
     thresholds : dict, optional
         Overrides for :data:`THRESHOLDS`.
 
@@ -348,7 +348,7 @@ def make_cot(features: Mapping, stage: str, *, prev_stage: str | None = None, ne
     Parameters
     ----------
     features : dict
-        Measured features of the epoch (``features.measure_epoch``; NaN EOG/EMG values mean no channel).
+        Measured features of the epoch (``EEGVLMFeatureExtractor.measure``; NaN EOG/EMG values mean no channel).
     stage : str
         The epoch's stage (the expert label in training), one of ``STAGES``; it is the last line,
         ``Stage: <stage>``.

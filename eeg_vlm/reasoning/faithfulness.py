@@ -2,9 +2,10 @@
 
 Every checkable claim of a generated explanation (band-power levels, slow-wave percentage, spindle and K-complex
 counts, alpha, eye movements, chin tone, the neighbours it cites, the stage the AASM rules give) is parsed with the
-CoT's own phrase patterns and compared with the features ``dataset_builder.features`` measures on the same epoch,
-each claim type with a stated tolerance. Self-consistency asks whether the final ``Stage:`` follows from the
-evidence the text itself states, under the rule set the CoT labels were written with.
+CoT's own phrase patterns and compared with the features the feature extractor measures on the same epoch
+(``EEGVLMFeatureExtractor.measure``), each claim type with a stated tolerance. Self-consistency asks whether the
+final ``Stage:`` follows from the evidence the text itself states, under the rule set the CoT labels were written
+with.
 
     python -m eeg_vlm.train evaluate --model DIR --dataset DIR --split test --output_dir OUT --generate
 """
@@ -16,7 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 
-from .dataset_builder.cot import parse_claims, parse_stage, stage_from_features
+from .cot import parse_claims, parse_stage, stage_from_features
 
 #: tolerance per claim type, in feature units (fractions for percentages): a claim within it is faithful.
 #: Percentages are printed as whole numbers, so 5 points covers rounding and small measurement jitter.
@@ -59,7 +60,7 @@ def check_claims(text: str, features: Mapping, *, prev_features: Mapping | None 
     text : str
         A Chain-of-Thought.
     features : mapping
-        The features measured on the epoch (``features.measure_epoch`` keys).
+        The features measured on the epoch (``EEGVLMFeatureExtractor.measure`` keys).
     prev_features, next_features, prev_stage, next_stage : optional
         The neighbouring epochs' features and expert stages, for the context claims.
     """
