@@ -87,8 +87,9 @@ def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx):
                     has_img[i] = False
                 elif use_images and r > 1 - DROP_FEATURES:
                     has_feat[i] = False
-    return (img if use_images else None, feats if use_features else None, y, valid,
-            has_img if use_images else None, has_feat if use_features else None)
+    images = use_images and bool(has_img.any())  # a batch of features-only nights has no image input at all
+    return (img if images else None, feats if use_features else None, y, valid,
+            has_img if images else None, has_feat if use_features else None)
 
 
 def _logits(enc, batch, *, context: bool, window=None, overlap=0):
@@ -189,6 +190,7 @@ ARMS = {  # README ablation rows: (context, use_images, use_features, real seque
     "+ sequence": (True, True, True, False),
     "+ real feature sequences": (True, True, True, True),
 }
+ARM_DIRS = {"+ features": "features", "+ sequence": "sequence", "+ real feature sequences": "real"}
 
 
 def _fresh(model, args):
@@ -240,6 +242,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the idle cores)")
     p.add_argument("--ablation", action="store_true", help="also train and score the README's ablation arms")
+    p.add_argument("--arms", nargs="+", default=list(ARM_DIRS.values()), choices=list(ARM_DIRS.values()),
+                   help="with --ablation: the arms to (re)train; the others' saved results are reused")
     p.add_argument("--install", action="store_true", help="copy into eeg_vlm/default_model when it beats the "
                    "per-epoch stage head on the held-out simulated subjects")
     args = p.parse_args(argv)
@@ -259,17 +263,24 @@ def main(argv=None) -> int:
     results = {"splits": {k: sorted({f"{s.subject}" for s in v}) for k, v in split.items()},
                "per-epoch image head": {"held_out_sim": classification_metrics(
                    y, np.concatenate([stage_head_probs(model, s).argmax(-1) for s in sim_test]))}}
+    arm_model = None
     if args.ablation:
         for name, (context, use_images, use_features, with_real) in ARMS.items():
+            arm_dir = out / "arms" / ARM_DIRS[name]
             if with_real and not reals:
+                continue
+            if ARM_DIRS[name] not in args.arms:  # not retrained: its saved results, when there are some
+                if (arm_dir / "ablation.json").exists():
+                    results[name] = json.loads((arm_dir / "ablation.json").read_text())
                 continue
             arm = _arm(model, args, sims, reals, context, use_images, use_features, with_real)
             arm_model = arm.pop("model")
             results[name] = arm
             logger.info("%s: %s", name, {k: round(v["cohen_kappa"], 3) for k, v in arm.items() if k != "training"})
-            arm_model.save_pretrained(out / "arms" / name.strip("+ ").replace(" ", "-"))
-            processor.save_pretrained(out / "arms" / name.strip("+ ").replace(" ", "-"))
-    if args.ablation and reals:  # the last arm is the full recipe: the same training, not repeated
+            arm_model.save_pretrained(arm_dir)
+            processor.save_pretrained(arm_dir)
+            (arm_dir / "ablation.json").write_text(json.dumps(arm, indent=1))
+    if args.ablation and reals and "real" in args.arms:  # the last arm is the full recipe: not trained twice
         final = arm_model
         results["night model"] = {"held_out_sim": results["+ real feature sequences"]["held_out_sim"]}
     else:
