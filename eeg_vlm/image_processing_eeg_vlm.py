@@ -21,13 +21,13 @@ import numpy as np
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.processing_utils import ImagesKwargs
 
+from .image_inputs_eeg_vlm import MIN_SAMPLING_RATE, eeg_batch, images_to_array, square_side, validate_aux
 from .rendering_eeg_vlm import TRACE, epochs_with_context, n_rows_for, render_spectral, render_trace  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
-MIN_SAMPLING_RATE = 50.0  # Hz: below this, spindles (11-16 Hz) and alpha cannot be represented
 LAYOUTS = ("spectral", "trace")
 MIN_PX_PER_SECOND = 36.0  # 3 px per cycle at 12 Hz: alpha and spindles stay waves, not a filled envelope
 # the spectral layout's own options: None under the trace layout (and the trace's seconds_per_pixel under it)
@@ -59,34 +59,6 @@ _REFUSED = {
 # Standard options honoured per call (they override the attributes of the same name for that call)
 _PER_CALL = ("do_resize", "size", "resample", "do_rescale", "rescale_factor", "do_normalize", "image_mean",
              "image_std", "do_convert_rgb")
-
-
-def _square_side(size) -> int:
-    """``size`` as given (int, or {"height", "width"} / {"shortest_edge"}) -> the side of the square in px."""
-    if isinstance(size, dict):
-        if "height" in size or "width" in size:
-            height, width = size.get("height", size.get("width")), size.get("width", size.get("height"))
-            if height != width:
-                raise ValueError(
-                    f"size: received {size}, expected a square {{'height': s, 'width': s}}: the EEG is drawn on a "
-                    "square canvas that the CLIP tower takes whole."
-                )
-            return int(height)
-        if "shortest_edge" in size:
-            return int(size["shortest_edge"])
-        raise ValueError(f"size: received {size}, expected an int or {{'height': s, 'width': s}}.")
-    try:
-        return int(size)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"size: received {size!r}, expected an int or {{'height': s, 'width': s}}.") from err
-
-
-def _as_float_array(name: str, value) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: received {type(value).__name__}, expected a numeric array in uV.") from err
-    return arr
 
 
 class EEGVLMImageProcessor(BaseImageProcessor):
@@ -187,7 +159,7 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         kwargs.pop("processor_class", None)
         self._refuse(kwargs)
         super().__init__(**kwargs)
-        side = _square_side(size)
+        side = square_side(size)
         self.size = {"height": side, "width": side}
         if layout is None:  # configs saved before the spectral layout have seconds_per_pixel and no layout
             layout = "trace" if seconds_per_pixel is not None else "spectral"
@@ -314,43 +286,8 @@ class EEGVLMImageProcessor(BaseImageProcessor):
     # ------------------------------------------------------------------ inputs
     def _validate_eeg(self, eeg, sampling_rate, channel_names) -> np.ndarray:
         """Return a float32 (B, C, S) batch with context (zeros where absent), after validation."""
-        if sampling_rate is None:
-            raise ValueError("sampling_rate: received None, expected the EEG sampling rate in Hz (e.g. 100).")
-        try:
-            fs = float(sampling_rate)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"sampling_rate: received {sampling_rate!r}, expected a number in Hz.") from err
-        if not np.isfinite(fs) or fs < MIN_SAMPLING_RATE:
-            raise ValueError(
-                f"sampling_rate: received {sampling_rate} Hz, expected >= {MIN_SAMPLING_RATE:g} Hz so that spindles "
-                "(11-16 Hz) are representable. Record or export the EEG at 50 Hz or more."
-            )
-        if isinstance(eeg, (list, tuple)) and len(eeg) and np.ndim(eeg[0]) >= 1 and not np.isscalar(eeg[0]):
-            items = [_as_float_array("eeg", e) for e in eeg]
-            if len({i.shape for i in items}) > 1 or items[0].ndim > 2:
-                raise ValueError(
-                    f"eeg: received a list of arrays with shapes {[i.shape for i in items]}, expected arrays of "
-                    "one shape (n_channels, n_samples) or (n_samples,). Render nights epoch by epoch."
-                )
-            batch = np.stack([i if i.ndim == 2 else i[None] for i in items])
-        else:
-            arr = _as_float_array("eeg", eeg)
-            if arr.ndim == 1:
-                batch = arr[None, None]
-            elif arr.ndim == 2:
-                batch = arr[None]
-            elif arr.ndim == 3:
-                batch = arr
-            else:
-                raise ValueError(
-                    f"eeg: received an array with {arr.ndim} dimensions {arr.shape}, expected (n_samples,), "
-                    "(n_channels, n_samples) or a batch (n_epochs, n_channels, n_samples), in uV."
-                )
+        batch, fs = eeg_batch(eeg, sampling_rate, channel_names)
         n_ch, n_s = batch.shape[1], batch.shape[2]
-        if channel_names is not None and len(channel_names) != n_ch:
-            raise ValueError(
-                f"channel_names: received {len(channel_names)} names, expected one per row of eeg ({n_ch})."
-            )
         most = self.side // 8 if self.layout == "trace" else self.eeg_height // (4 * self.n_rows)
         if n_ch < 1 or n_ch > most:
             raise ValueError(
@@ -415,8 +352,8 @@ class EEGVLMImageProcessor(BaseImageProcessor):
             return render_trace(batch, fs, size=self.side, spp=self.seconds_per_pixel, uvpp=self.uv_per_pixel,
                                 left=self.epoch_left, width=self.epoch_width, grid_s=self.grid_seconds,
                                 ctx_samples=ctx_samples)
-        eog, eog_fs = self._validate_aux("eog", eog, eog_sampling_rate, fs, len(batch), 1.0)
-        emg, emg_fs = self._validate_aux("emg", emg, emg_sampling_rate, fs, len(batch), 0.1)
+        eog, eog_fs = validate_aux("eog", eog, eog_sampling_rate, fs, len(batch), 1.0, self.epoch_seconds)
+        emg, emg_fs = validate_aux("emg", emg, emg_sampling_rate, fs, len(batch), 0.1, self.epoch_seconds)
         return render_spectral(
             batch, fs, size=self.side, geometry=(self.eeg_height, self.eog_height, self.emg_height,
                                                  self.spectrogram_height),
@@ -426,84 +363,7 @@ class EEGVLMImageProcessor(BaseImageProcessor):
             spec_window=self.spectrogram_window_seconds, spec_hz=tuple(self.spectrogram_hz),
             spec_db=tuple(self.spectrogram_db))
 
-    def _validate_aux(self, name: str, x, rate, eeg_rate: float, n_epochs: int, min_rate: float):
-        """EOG/EMG -> ((B, samples per epoch) float32, rate) or (None, None), after validation."""
-        if x is None:
-            return None, None
-        rate = eeg_rate if rate is None else rate
-        try:
-            rate = float(rate)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{name}_sampling_rate: received {rate!r}, expected a number in Hz.") from err
-        if not np.isfinite(rate) or rate < min_rate:
-            raise ValueError(f"{name}_sampling_rate: received {rate}, expected >= {min_rate:g} Hz.")
-        arr = _as_float_array(name, x)
-        arr = arr[None] if arr.ndim == 1 else arr
-        n = int(round(self.epoch_seconds * rate))
-        if arr.ndim != 2 or arr.shape != (n_epochs, n):
-            raise ValueError(f"{name}: received shape {np.shape(x)}, expected ({n_epochs}, {n}): the scored "
-                             f"{self.epoch_seconds:g}-s epoch(s) at {rate:g} Hz, without context.")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name}: received NaN or infinite samples, expected finite values in uV (or None when "
-                             "the channel is missing).")
-        return arr.astype(np.float32), rate
-
     # ------------------------------------------------------------------ images -> pixel_values
-    def _images_to_array(self, images, *, side=None, do_resize=None, resample=None, do_convert_rgb=None,
-                         input_data_format=None) -> np.ndarray:
-        """Images (PIL, numpy or torch; HW, HWC or CHW; nested lists) -> (B, H, W, C) at ``side`` px, dtype kept."""
-        from PIL import Image
-
-        side = self.side if side is None else side
-        do_resize = self.do_resize if do_resize is None else do_resize
-        resample = self.resample if resample is None else resample
-        do_convert_rgb = self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb
-
-        def flatten(x):  # a batch may arrive nested per sample ([[img], [img]] from apply_chat_template)
-            if isinstance(x, (list, tuple)):
-                return [leaf for item in x for leaf in flatten(item)]
-            if hasattr(x, "ndim") and x.ndim == 4:  # a (B, ...) numpy array or torch tensor
-                return list(x)
-            return [x]
-
-        images = flatten(images)
-        if not images:
-            raise ValueError("images: received an empty list, expected at least one image.")
-        out = []
-        for i, im in enumerate(images):
-            if isinstance(im, Image.Image):
-                if do_convert_rgb:
-                    im = im.convert("RGB")
-                arr = np.asarray(im)
-            else:
-                if hasattr(im, "detach"):  # torch tensor
-                    im = im.detach().cpu().numpy()
-                arr = np.asarray(im)
-                if arr.ndim not in (2, 3) or not (arr.dtype == np.uint8 or np.issubdtype(arr.dtype, np.floating)):
-                    raise ValueError(
-                        f"images[{i}]: received an array of dtype {arr.dtype} and shape {arr.shape}, expected a PIL "
-                        "image, or a uint8 or float array (H, W), (H, W, C) or (C, H, W). To render EEG, pass eeg=... "
-                        "instead."
-                    )
-                if arr.ndim == 3 and _channels_first(arr, input_data_format):
-                    arr = arr.transpose(1, 2, 0)  # (H, W, C)
-            if arr.ndim == 2:
-                arr = arr[..., None]
-            if do_convert_rgb and arr.shape[-1] != 3:
-                arr = np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr[..., :3]  # grey -> RGB, drop alpha
-            if arr.shape[:2] != (side, side):
-                if not do_resize:
-                    raise ValueError(
-                        f"images[{i}]: received an image of {arr.shape[1]}x{arr.shape[0]} px with do_resize=False, "
-                        f"expected {side}x{side} px. Pass do_resize=True or images of the processor's size."
-                    )
-                arr = _resize(arr, side, resample)
-            out.append(arr)
-        if len({a.shape for a in out}) > 1:
-            raise ValueError(f"images: received images with {sorted({a.shape[-1] for a in out})} channels, expected "
-                             "one channel count per batch (pass do_convert_rgb=True).")
-        return np.stack(out)
-
     def to_pixel_values(self, images: np.ndarray, *, do_rescale=None, rescale_factor=None, do_normalize=None,
                         image_mean=None, image_std=None) -> np.ndarray:
         """(B, H, W, C) -> (B, C, H, W) float32: scaled by ``rescale_factor`` and normalised, as configured."""
@@ -546,7 +406,7 @@ class EEGVLMImageProcessor(BaseImageProcessor):
         unknown = sorted(k for k, v in kwargs.items() if v is not None)
         if unknown:
             logger.warning("EEGVLMImageProcessor: ignored unknown option(s) %s.", unknown)
-        side = _square_side(call["size"]) if "size" in call else self.side
+        side = square_side(call["size"]) if "size" in call else self.side
         if eeg is not None:
             if side != self.side:
                 raise ValueError(f"size: received {call['size']} with eeg=..., but this processor renders at "
@@ -554,9 +414,9 @@ class EEGVLMImageProcessor(BaseImageProcessor):
             arr = self.render(eeg, sampling_rate, channel_names=channel_names, eog=eog,
                               eog_sampling_rate=eog_sampling_rate, emg=emg, emg_sampling_rate=emg_sampling_rate)
         else:
-            arr = self._images_to_array(images, side=side, do_resize=call.get("do_resize"),
-                                        resample=call.get("resample"), do_convert_rgb=call.get("do_convert_rgb"),
-                                        input_data_format=input_data_format)
+            pick = {k: getattr(self, k) if call.get(k) is None else call[k]
+                    for k in ("do_resize", "resample", "do_convert_rgb")}
+            arr = images_to_array(images, side=side, input_data_format=input_data_format, **pick)
         pixels = self.to_pixel_values(arr, **{k: call[k] for k in ("do_rescale", "rescale_factor", "do_normalize",
                                                                    "image_mean", "image_std") if k in call})
         out = BatchFeature({"pixel_values": pixels}, tensor_type=return_tensors)
@@ -564,28 +424,6 @@ class EEGVLMImageProcessor(BaseImageProcessor):
 
     def __call__(self, images=None, eeg=None, **kwargs) -> BatchFeature:
         return self.preprocess(images=images, eeg=eeg, **kwargs)
-
-
-def _channels_first(arr: np.ndarray, input_data_format) -> bool:
-    """Whether a 3-D image array is (C, H, W): as told, else when its first axis looks like channels and its last
-    does not."""
-    fmt = str(getattr(input_data_format, "value", input_data_format or ""))
-    if fmt in ("channels_first", "channels_last"):
-        return fmt == "channels_first"
-    return arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4)
-
-
-def _resize(arr: np.ndarray, side: int, resample: int) -> np.ndarray:
-    """(H, W, C) -> (side, side, C) with PIL; uint8 RGB/grey in one pass, anything else channel by channel."""
-    from PIL import Image
-
-    if arr.dtype == np.uint8 and arr.shape[-1] in (1, 3):
-        img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
-        out = np.asarray(img.resize((side, side), resample))
-        return out[..., None] if out.ndim == 2 else out
-    chans = [np.asarray(Image.fromarray(arr[..., c].astype(np.float32), mode="F").resize((side, side), resample))
-             for c in range(arr.shape[-1])]
-    return np.stack(chans, axis=-1).astype(arr.dtype)
 
 
 __all__ = ["EEGVLMImageProcessor", "EEGVLMImageProcessorKwargs", "epochs_with_context"]

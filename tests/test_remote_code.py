@@ -22,6 +22,8 @@ SCRIPT = BLOCK_EEG_VLM + textwrap.dedent(
     assert "transformers_modules" in type(model).__module__, type(model).__module__
     inputs = processor(eeg=np.zeros(3000), sampling_rate=100, text="<image>x", return_tensors="pt")
     logits = model(**inputs).stage_logits
+    spectral = type(processor.image_processor)(layout="spectral")  # the remote copy of rendering_eeg_vlm.py draws it
+    assert spectral.render(np.zeros(3000), 100, eog=np.zeros(3000)).shape == (1, 224, 224, 3)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
     print(type(model).__module__, type(processor).__module__, tuple(logits.shape))
     """
@@ -36,7 +38,7 @@ def test_remote_code_load_without_the_package(tiny_model_and_processor, tmp_path
     config = json.loads((model_dir / "config.json").read_text())
     assert config["auto_map"]["AutoModelForImageTextToText"].startswith("modeling_eeg_vlm.")
     for name in ("configuration_eeg_vlm.py", "modeling_eeg_vlm.py", "image_processing_eeg_vlm.py",
-                 "processing_eeg_vlm.py"):
+                 "processing_eeg_vlm.py", "rendering_eeg_vlm.py", "image_inputs_eeg_vlm.py"):
         assert (model_dir / name).exists()
     assert not list(model_dir.glob("*.bin"))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
