@@ -126,16 +126,17 @@ def column_spans(x: np.ndarray, fs: float, seconds_per_column: float, width: int
 
 def paint_spans(image: np.ndarray, top: np.ndarray, bot: np.ndarray, ink) -> None:
     """Ink rows ``top..bot`` (inclusive) of every column of ``image`` (B, H, W, 3, C-contiguous) in place;
-    ``top``/``bot`` (B, W) int, a column with ``bot < top`` is left blank. Only the inked pixels are written (a
-    few per column), several times faster than a masked copy of the whole region."""
+    ``top``/``bot`` (B, W) or (B, K, W) int (K spans per column), a span with ``bot < top`` is left blank. Only the
+    inked pixels are written (a few per column), several times faster than a masked copy of the whole region."""
     b, h, w, _ = image.shape
-    lengths = np.maximum(bot.astype(np.int64) - top + 1, 0).ravel()  # (B * W,)
+    top, bot = top.reshape(b, -1, w).astype(np.int64), bot.reshape(b, -1, w)  # (B, K, W)
+    lengths = np.maximum(bot - top + 1, 0).ravel()  # (B * K * W,)
     total = int(lengths.sum())
     if not total:
         return
-    start = ((np.arange(b)[:, None] * h + top) * w + np.arange(w)[None]).ravel()  # flat pixel of each top
-    first = np.cumsum(lengths) - lengths  # position of each column's first pixel in the flat list
-    step = np.arange(total) - np.repeat(first, lengths)  # 0, 1, ... within each column
+    start = ((np.arange(b)[:, None, None] * h + top) * w + np.arange(w)).ravel()  # flat pixel of each top
+    first = np.cumsum(lengths) - lengths  # position of each span's first pixel in the flat list
+    step = np.arange(total) - np.repeat(first, lengths)  # 0, 1, ... within each span
     flat = np.repeat(start, lengths) + step * w  # one row down = w pixels further
     image.reshape(-1, 3)[flat] = np.array(ink, np.uint8)  # a view: image is contiguous
 
@@ -151,9 +152,8 @@ def paint_traces(image: np.ndarray, row0: int, height: int, lo: np.ndarray, hi: 
     top = np.clip(np.floor(half - hi / uvpp), 0, band - 1).astype(np.int64)  # (B, K, W)
     bot = np.clip(np.ceil(half - lo / uvpp), 0, band - 1).astype(np.int64)
     bot[:, ~np.broadcast_to(valid, bot.shape[1:])] = -1  # bot < top: not drawn
-    for c in range(k):
-        offset = row0 + c * band
-        paint_spans(image, top[:, c] + offset, bot[:, c] + offset, ink)
+    offset = (row0 + np.arange(k) * band)[None, :, None]  # (1, K, 1): first row of each band
+    paint_spans(image, top + offset, bot + offset, ink)
 
 
 @lru_cache(maxsize=16)
