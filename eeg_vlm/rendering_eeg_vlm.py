@@ -10,8 +10,8 @@ out as one filled envelope.
           12-Hz cycle), each row at ``uv_per_pixel`` with +/-37.5-uV guides and a 1-s grid
     EOG   the scored epoch at ``eog_uv_per_pixel`` (blank when the night has no EOG)
     EMG   the chin-EMG level per column on a log scale ``emg_uv_range`` (blank when the night has no EMG)
-    SPEC  log power 0.5-30 Hz (log-frequency rows, fixed dB scale ``spectrogram_db``) of the epoch with its
-          neighbours, the scored epoch between two marks
+    SPEC  log power 0.5-30 Hz (log-frequency rows, fixed dB scale ``spectrogram_db``) of the first EEG channel
+          over the epoch with its neighbours, the scored epoch between two white marks
 
 Every pixel column of a trace takes the min/max of the samples that fall in it (plus the previous sample, so
 the trace stays connected). Deterministic: the same input always gives the same bytes. This file is part of the
@@ -194,7 +194,8 @@ def spectrogram_db(x: np.ndarray, fs: float, *, width: int, window_seconds: floa
 
 
 @lru_cache(maxsize=16)
-def _spectral_template(size: int, geometry: tuple, n_ch: int, row_seconds: float, uvpp: float, grid_s: float):
+def _spectral_template(size: int, geometry: tuple, n_ch: int, row_seconds: float, uvpp: float, grid_s: float,
+                       epoch_seconds: float):
     """Background of the spectral layout (bands, grid, guides): (H, W, 3) uint8 (cached, read-only)."""
     eeg_h, eog_h, emg_h, spec_h = geometry
     img = np.empty((size, size, 3), dtype=np.uint8)
@@ -202,7 +203,7 @@ def _spectral_template(size: int, geometry: tuple, n_ch: int, row_seconds: float
     t = np.arange(size) * row_seconds / size
     grid_cols = np.nonzero(np.diff(np.floor(t / grid_s)) != 0)[0] + 1
     img[: eeg_h + eog_h, grid_cols] = GRID
-    n_bands = n_rows_for(row_seconds) * n_ch
+    n_bands = n_rows_for(row_seconds, epoch_seconds) * n_ch
     band = eeg_h // n_bands
     guide = int(round(37.5 / uvpp))
     for k in range(n_bands):
@@ -234,7 +235,7 @@ def render_spectral(batch: np.ndarray, fs: float, *, size: int, geometry: tuple,
     (B, samples of the scored epoch) at ``eog_fs``/``emg_fs`` Hz, or None (their band stays blank).
     """
     b, n_ch, n_s = batch.shape
-    chunk = 32  # epochs per pass: keeps the masks in cache (~2x faster than one big pass)
+    chunk = 32  # epochs per pass: bounds the temporaries (FFT frames, span indices) and keeps them in cache
     if b > chunk:
         out = np.empty((b, size, size, 3), dtype=np.uint8)  # (B, H, W, 3)
         for i in range(0, b, chunk):
@@ -261,7 +262,7 @@ def render_spectral(batch: np.ndarray, fs: float, *, size: int, geometry: tuple,
         end_col = int(np.ceil((epoch_n - (n_rows - 1) * row_n) / row_n * size))
         valid[-n_ch:, end_col:] = False
     out = np.empty((b, size, size, 3), dtype=np.uint8)  # (B, H, W, 3)
-    np.copyto(out, _spectral_template(size, geometry, n_ch, row_seconds, uvpp, grid_s)[None])
+    np.copyto(out, _spectral_template(size, geometry, n_ch, row_seconds, uvpp, grid_s, epoch_seconds)[None])
     band = eeg_h // (n_rows * n_ch)
     paint_traces(out, 0, band * n_rows * n_ch, lo, hi, valid, uvpp, TRACE)
     if eog is not None and eog_h:
