@@ -15,8 +15,9 @@ the EEG alone).
 Reported per arm: held-out (test subjects) simulated macro-F1 and Cohen's kappa; DREAMS excerpts 1-4 (evaluation
 only, read where they lie by ``benchmarks/real_eeg.py``, never trained or tuned on, nothing written from them)
 staged by ``eeg_vlm.stage_night`` with the arm's model: pooled kappa and the number of wake epochs called REM;
-and the staging cost (render + stage head, ms per epoch, ``--threads`` torch threads). Resumable: each arm's
-result is written to ``OUT/<arm>.json`` and skipped when present; the table is printed at the end.
+and the staging cost (render + stage head, ms per epoch, ``--threads`` torch threads, measured for all arms
+together at the end, interleaved, best of 3, so a shared machine's load falls on each alike). Resumable: each
+arm's result is written to ``OUT/<arm>.json`` and skipped when present; the table is printed at the end.
 """
 
 from __future__ import annotations
@@ -183,15 +184,46 @@ def run_arm(name, windows, stages, split, args) -> dict:
     return result
 
 
+def staging_costs(arms, windows: np.ndarray, threads: int, rounds: int = 3) -> dict:
+    """ms per epoch of render + stage head for each arm's renderer and (untrained: the cost is the same) tower on
+    the same 256 epochs, the arms interleaved and the best of ``rounds`` kept, so that a shared machine's changing
+    load falls on every arm alike."""
+    import torch
+
+    from eeg_vlm import EEGVLMImageProcessor
+    from eeg_vlm.train import modeling_setup
+
+    built = {}
+    for name in arms:
+        options, patch = ARMS[name]
+        preset = "small" if patch == 32 else f"small-p{patch}"
+        modeling_setup.PRESETS.setdefault(preset, dict(modeling_setup.PRESETS["small"], patch_size=patch))
+        model, processor = modeling_setup.build_from_preset(preset, ["Stage: W"] * 4,
+                                                            EEGVLMImageProcessor(**options).to_dict(),
+                                                            split_digits=False)
+        built[name] = (model.eval(), processor.image_processor)
+    batch = windows[:256]
+    best = {name: float("inf") for name in arms}
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for name, (model, renderer) in built.items():
+                t0 = time.perf_counter()
+                for i in range(0, len(batch), 64):
+                    pixels = torch.from_numpy(renderer.to_pixel_values(renderer.render(batch[i : i + 64], 100.0)))
+                    model.classify(pixels)
+                best[name] = min(best[name], (time.perf_counter() - t0) / len(batch) * 1e3)
+    return {name: round(v, 2) for name, v in best.items()}
+
+
 def print_table(results: list[dict]) -> None:
     print("| arm | image / patch | held-out macro-F1 | held-out kappa | DREAMS 1-4 kappa | DREAMS W->REM | "
-          "staging ms/epoch | train min |")
+          "render + stage head ms/epoch | train min |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         d = r["dreams_1_4"] or {}
         print(f"| {r['arm']} | {r['image_size']} / {r['patch_size']} | {r['held_out']['macro_f1']:.3f} | "
               f"{r['held_out']['cohen_kappa']:.3f} | {d.get('cohen_kappa', float('nan')):.3f} | "
-              f"{d.get('wake_to_rem', '-')} of {d.get('wake_n', '-')} | {r['staging_ms_per_epoch']:.2f} | "
+              f"{d.get('wake_to_rem', '-')} of {d.get('wake_n', '-')} | {r.get('cost_ms', float('nan')):.2f} | "
               f"{r['train_minutes']:.1f} |")
 
 
@@ -231,6 +263,9 @@ def main(argv=None) -> int:
             tmp.write_text(json.dumps(result, indent=1))
             os.replace(tmp, path)
         results.append(json.loads(path.read_text()))
+    costs = staging_costs(args.arms, windows, args.threads)  # measured together: the same load for every arm
+    for r in results:
+        r["cost_ms"] = costs[r["arm"]]
     print_table(results)
     return 0
 
