@@ -3,8 +3,10 @@
     python benchmarks/render.py [--epochs 2000] [--baseline-epochs 60]
 
 The baseline draws each 30-s epoch as a line plot in one 10 x 4 in figure at 100 dpi and saves it to an
-in-memory PNG. Ours renders the same epochs with the default rendering (one EEG channel, one dimmed context epoch
-per side, 224 px) to uint8 RGB arrays. Prints epochs/s of each and a line `speedup: X`.
+in-memory PNG. Ours renders the same epochs with the default rendering (``layout="spectral"``, 224 px: the epoch
+wrapped into 5 rows of 6 s, EOG/EMG bands left blank as for an EEG-only night, and a 0.5-30 Hz log-power strip of
+the epoch with one neighbour per side) to uint8 RGB arrays; the old ``trace`` layout is timed too, for reference.
+Prints epochs/s of each and a line `speedup: X` (the default layout over matplotlib).
 """
 
 from __future__ import annotations
@@ -61,14 +63,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2000, help="epochs rendered by ours (default 2000)")
     parser.add_argument("--baseline-epochs", type=int, default=60, help="epochs rendered by matplotlib (default 60)")
     args = parser.parse_args()
-    processor = EEGVLMImageProcessor()  # default rendering: 224 px, 1 channel, 1 context epoch per side
+    processor = EEGVLMImageProcessor()  # default rendering: spectral, 224 px, 1 channel, 1 context epoch per side
     night = synthetic_night(args.epochs)
     with_context = epochs_with_context(night, FS, processor.context_epochs)  # (E, 1, 9000)
     plain = with_context[:, :, 3000:6000]  # the scored epochs alone, for the baseline
     ours = bench_ours(with_context, processor)
+    trace = bench_ours(with_context, EEGVLMImageProcessor(layout="trace"))
     baseline = bench_matplotlib(plain[: args.baseline_epochs])
-    print(f"eeg-vlm renderer : {ours:10.1f} epochs/s  ({processor.side} px, {with_context.shape[1]} channel, "
-          f"context {processor.context_epochs})")
+    print(f"eeg-vlm renderer : {ours:10.1f} epochs/s  ({processor.layout} layout, {processor.side} px, "
+          f"{with_context.shape[1]} channel, context {processor.context_epochs})")
+    print(f"eeg-vlm trace    : {trace:10.1f} epochs/s  (the old layout, for reference)")
     print(f"matplotlib 10x4in: {baseline:10.1f} epochs/s  (100 dpi PNG)")
     print(f"speedup: {ours / baseline:.1f}")
 

@@ -27,13 +27,13 @@ def test_renderer_is_deterministic():
 
 
 def test_100_uv_sine_spans_the_expected_pixel_height():
-    proc = EEGVLMImageProcessor(uv_per_pixel=2.0)
+    proc = EEGVLMImageProcessor(layout="trace", uv_per_pixel=2.0)
     top, bottom = _ink_rows(proc.render(_sine(100.0), FS)[0])
     assert abs((bottom - top) - 200 / 2.0) <= 2  # 200 uV peak-to-peak at 2 uV/px = 100 px
 
 
 def test_scale_is_independent_of_sampling_rate():
-    proc = EEGVLMImageProcessor()
+    proc = EEGVLMImageProcessor(layout="trace")
     spans = []
     for fs in (100, 128, 256):
         top, bottom = _ink_rows(proc.render(_sine(60.0, fs=fs), fs)[0])
@@ -42,7 +42,7 @@ def test_scale_is_independent_of_sampling_rate():
 
 
 def test_scored_epoch_is_black_and_context_dimmed():
-    proc = EEGVLMImageProcessor(context_epochs=1)
+    proc = EEGVLMImageProcessor(layout="trace", context_epochs=1)
     night = np.tile(_sine(50.0), 3)  # three epochs
     image = proc.render(epochs_with_context(night, FS, 1)[1], FS)[0]
     left, width = proc.epoch_left, proc.epoch_width
@@ -53,7 +53,7 @@ def test_scored_epoch_is_black_and_context_dimmed():
 
 
 def test_each_channel_in_its_own_band():
-    proc = EEGVLMImageProcessor(size=224)
+    proc = EEGVLMImageProcessor(layout="trace", size=224)
     x = np.stack([_sine(20.0), np.zeros(3000)])
     image = proc.render(x, FS)[0]
     top, bottom = _ink_rows(image)

@@ -24,6 +24,8 @@ SCRIPT = BLOCK_EEG_VLM + textwrap.dedent(
     assert "transformers_modules" in type(model).__module__, type(model).__module__
     inputs = processor(eeg=np.zeros(3000), sampling_rate=100, text="<image>x", return_tensors="pt")
     logits = model(**inputs).stage_logits
+    spectral = type(processor.image_processor)(layout="spectral")  # the remote copy of rendering_eeg_vlm.py draws it
+    assert spectral.render(np.zeros(3000), 100, eog=np.zeros(3000)).shape == (1, 224, 224, 3)
     extractor = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=True)
     assert "transformers_modules" in type(extractor).__module__, type(extractor).__module__
     night = 20 * np.random.default_rng(0).standard_normal(2 * 6000)  # two epochs at 200 Hz, uV
@@ -46,7 +48,8 @@ def test_remote_code_load_without_the_package(tiny_model_and_processor, tmp_path
     config = json.loads((model_dir / "config.json").read_text())
     assert config["auto_map"]["AutoModelForImageTextToText"].startswith("modeling_eeg_vlm.")
     for name in ("configuration_eeg_vlm.py", "modeling_eeg_vlm.py", "image_processing_eeg_vlm.py",
-                 "processing_eeg_vlm.py", "feature_extraction_eeg_vlm.py", "measurements_eeg_vlm.py"):
+                 "processing_eeg_vlm.py", "feature_extraction_eeg_vlm.py", "measurements_eeg_vlm.py",
+                 "rendering_eeg_vlm.py", "image_inputs_eeg_vlm.py", "modeling_night_eeg_vlm.py"):
         assert (model_dir / name).exists()
     processor_config = json.loads((model_dir / "processor_config.json").read_text())
     assert processor_config["feature_extractor"]["auto_map"]["AutoFeatureExtractor"] == (
