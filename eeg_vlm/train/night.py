@@ -92,13 +92,11 @@ def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx):
             has_img if images else None, has_feat if use_features else None)
 
 
-def _logits(enc, batch, *, context: bool, window=None, overlap=0):
-    img, feats, y, valid, has_img, has_feat = batch
+def _logits(enc, batch, *, context: bool):
+    img, feats, _labels, valid, has_img, has_feat = batch
     x = enc.embed(img, feats, valid=valid, image_present=has_img, features_present=has_feat)  # (B, T, H)
     if not context:  # every epoch on its own (the "+ features" arm): (B*T, 1, H)
         return enc.encode(x.reshape(-1, 1, x.shape[-1])).reshape(*x.shape[:2], -1)
-    if window is not None:
-        return enc.encode_windows(x, window=window, overlap=overlap)
     return enc.encode(x, valid)  # (B, T, S)
 
 
@@ -111,14 +109,12 @@ def fit_statistics(enc, seqs) -> None:
 
 
 @torch.no_grad()
-def predict(model, seq: NightSequence, *, use_images=True, use_features=True, context=True) -> np.ndarray:
-    """``(T, S)`` probabilities of one whole night, read the way inference reads it (windows)."""
-    enc, cfg = model.model.night_encoder, model.config
-    enc.eval()
-    batch = _batch([seq], None, crop=None, use_images=use_images and seq.image_embeds is not None,
-                   use_features=use_features, train=False, eog_emg_idx=[])
-    return _logits(enc, batch, context=context, window=cfg.night_window,
-                   overlap=cfg.night_window_overlap)[0].softmax(-1).numpy()
+def predict(model, seq: NightSequence, *, use_images=True, use_features=True) -> np.ndarray:
+    """``(T, S)`` probabilities of one whole night through the inference path (``model.classify_night``: windows,
+    or every epoch alone for a model saved with ``night_window=1``)."""
+    model.model.night_encoder.eval()
+    image = torch.from_numpy(seq.image_embeds) if use_images and seq.image_embeds is not None else None
+    return model.classify_night(image_embeds=image, features=seq.features if use_features else None).numpy()
 
 
 def stage_head_probs(model, seq: NightSequence) -> np.ndarray:
@@ -139,7 +135,9 @@ def score(model, seqs, **kwargs) -> dict:
 def train_night_encoder(model, train, validation, *, epochs=15, batch_size=8, lr=2e-3, seed=0, context=True,
                         use_images=True, use_features=True, progress=True) -> dict:
     """Train ``model.model.night_encoder`` on whole-night sequences; keeps the weights of the best validation
-    kappa (validation: whole nights, as inference reads them). Returns the training record."""
+    kappa (validation: whole nights, as inference reads them). ``context=False`` trains every epoch alone: give
+    such a model ``night_window=1`` (:func:`_fresh` does) so that inference reads it the same way. Returns the
+    training record."""
     enc = model.model.night_encoder
     fit_statistics(enc, train)
     rng = np.random.default_rng(seed)
@@ -165,7 +163,7 @@ def train_night_encoder(model, train, validation, *, epochs=15, batch_size=8, lr
             torch.nn.utils.clip_grad_norm_(enc.parameters(), 1.0)
             opt.step()
             losses.append(loss.item())
-        val = score(model, validation, use_images=use_images, use_features=use_features, context=context)
+        val = score(model, validation, use_images=use_images, use_features=use_features)
         record.append({"pass": epoch, "loss": float(np.mean(losses)), "val_kappa": val["cohen_kappa"]})
         if val["cohen_kappa"] > best[0]:
             best = (val["cohen_kappa"], copy.deepcopy(enc.state_dict()))
@@ -182,9 +180,6 @@ def split_sequences(seqs, *, seed=0) -> dict:
     return {k: [s for s in seqs if splits[s.subject] == k] for k in ("train", "validation", "test")}
 
 
-__all__ = ["add_night_encoder", "predict", "score", "split_sequences", "stage_head_probs", "train_night_encoder"]
-
-
 ARMS = {  # README ablation rows: (context, use_images, use_features, real sequences in training)
     "+ features": (False, True, True, False),
     "+ sequence": (True, True, True, False),
@@ -193,24 +188,24 @@ ARMS = {  # README ablation rows: (context, use_images, use_features, real seque
 ARM_DIRS = {"+ features": "features", "+ sequence": "sequence", "+ real feature sequences": "real"}
 
 
-def _fresh(model, args):
-    m = copy.deepcopy(model)
-    return add_night_encoder(m, encoder=args.encoder, hidden_size=args.hidden_size, seed=args.seed)
+def _fresh(model, args, *, context=True):
+    m = add_night_encoder(copy.deepcopy(model), encoder=args.encoder, hidden_size=args.hidden_size, seed=args.seed)
+    if not context:  # read at inference as it was trained: every epoch its own window
+        m.config.night_window, m.config.night_window_overlap = 1, 0
+    return m
 
 
 def _arm(model, args, sims, reals, context, use_images, use_features, with_real) -> dict:
     """Train one ablation arm on the train split; score held-out simulated subjects and, features-only, the
     real nights (5-fold subject-wise: each fold's subjects never train, neither real nor replayed)."""
     split = split_sequences(sims + reals, seed=args.seed)
-    pool = lambda part: [s for s in split[part] if with_real or s.source == "sim"]  # noqa: E731
-    m = _fresh(model, args)
-    if not context:  # saved for inference as it was trained: every epoch its own window
-        m.config.night_window, m.config.night_window_overlap = 1, 0
+    pool = lambda part: [s for s in split[part] if with_real or s.source == "sim"]
+    m = _fresh(model, args, context=context)
     record = train_night_encoder(m, pool("train"), pool("validation"), epochs=args.epochs, context=context,
                                  use_images=use_images, use_features=use_features, seed=args.seed, progress=False)
     logger.info("trained (best validation kappa %.3f); now the 5-fold real-night cross-validation", record["best_val_kappa"])
     sim_test = [s for s in split["test"] if s.source == "sim"]
-    out = {"held_out_sim": score(m, sim_test, context=context), "model": m, "training": record}
+    out = {"held_out_sim": score(m, sim_test), "model": m, "training": record}
     if reals:
         subjects = sorted({s.subject for s in reals})
         truth, pred = [], []
@@ -218,12 +213,12 @@ def _arm(model, args, sims, reals, context, use_images, use_features, with_real)
             held = set(subjects[fold::5])
             tr = [s for s in sims + (reals if with_real else []) if s.subject not in held]
             va = [s for s in tr if s.subject % 5 == (fold + 1) % 5][:4] or tr[:2]  # early stopping only
-            f = _fresh(model, args)
+            f = _fresh(model, args, context=context)
             train_night_encoder(f, tr, va, epochs=max(args.epochs // 3, 1), context=context, use_images=use_images,
                                 use_features=use_features, seed=args.seed, progress=False)
             for s in (r for r in reals if r.subject in held):
                 truth.append(s.stages)
-                pred.append(predict(f, s, use_images=False, context=context).argmax(-1))
+                pred.append(predict(f, s, use_images=False).argmax(-1))
         out["real_cv_features_only"] = classification_metrics(np.concatenate(truth), np.concatenate(pred))
     return out
 
@@ -285,8 +280,8 @@ def main(argv=None) -> int:
         results["night model"] = {"held_out_sim": results["+ real feature sequences"]["held_out_sim"]}
     else:
         final = _fresh(model, args)
-        results["training"] = train_night_encoder(final, [s for s in split["train"]],
-                                                  split["validation"], epochs=args.epochs, seed=args.seed)
+        results["training"] = train_night_encoder(final, split["train"], split["validation"],
+                                                  epochs=args.epochs, seed=args.seed)
         results["night model"] = {"held_out_sim": score(final, sim_test)}
     final.save_pretrained(out / "model")
     processor.save_pretrained(out / "model")
@@ -315,3 +310,7 @@ def main(argv=None) -> int:
                 shutil.copy(PACKAGE_DIR / "README.md", out / "model" / "README.md")
             install(out / "model", force=True)
     return 0
+
+
+__all__ = ["add_night_encoder", "main", "predict", "score", "split_sequences", "stage_head_probs",
+           "train_night_encoder"]

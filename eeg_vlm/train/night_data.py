@@ -82,9 +82,8 @@ def _save(path: Path, seq: NightSequence) -> None:
               "source": np.array(seq.source), "name": np.array(seq.name)}
     if seq.image_embeds is not None:
         arrays["image_embeds"] = seq.image_embeds.astype(np.float16)  # halves the cache; the encoder reads float32
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _load(path: Path) -> NightSequence:
@@ -147,4 +146,4 @@ def real_feature_sequences(source=None):
     return seqs
 
 
-__all__ = ["NightSequence", "SEDF_CHANNELS", "SIM_CHANNELS", "real_feature_sequences", "simulated_sequences"]
+__all__ = ["SEDF_CHANNELS", "SIM_CHANNELS", "NightSequence", "real_feature_sequences", "simulated_sequences"]
