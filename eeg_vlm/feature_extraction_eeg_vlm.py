@@ -39,6 +39,7 @@ from .measurements_eeg_vlm import (
     measure_epochs,
     resample_to,
     sedf_channel_features,
+    unmeasurable_features,
 )
 
 
@@ -152,7 +153,8 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         columns = measure_epochs(epochs, self.sampling_rate, eog_epochs=eog_epochs, emg_epochs=emg_epochs)
         return [dict(zip(columns, map(float, row))) for row in zip(*columns.values())]
 
-    def __call__(self, eeg, sampling_rate=None, *, eog=None, emg=None, return_tensors=None, **kwargs) -> BatchFeature:
+    def __call__(self, eeg, sampling_rate=None, *, eog=None, emg=None, recorded_rate=None, return_tensors=None,
+                 **kwargs) -> BatchFeature:
         """Feature vectors of every epoch.
 
         Parameters
@@ -165,6 +167,13 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         eog, emg : array_like, optional
             EOG / chin EMG in uV, laid out as ``eeg`` (a night over the same seconds, or ``(n_epochs, m)``), at
             their own rate. Without them ``eye_movement_count`` / ``emg_rms_uv`` are NaN.
+        recorded_rate : float, optional
+            The rate in Hz the EEG was recorded at, when ``eeg`` was resampled since (e.g. a 50-Hz recording
+            brought to 100 Hz). The features whose band reaches above its Nyquist frequency
+            (:func:`~eeg_vlm.measurements_eeg_vlm.unmeasurable_features`: at 50 Hz ``sedf_beta``, ``sedf_gamma``,
+            ``sedf_mobility``, ``beta_rel``) are then NaN, "not measured", instead of an empty band's floor.
+            Default None: ``sampling_rate`` is taken as given and every feature is measured (the explanations'
+            numbers keep their historic definition).
         return_tensors : str, optional
             ``"pt"`` / ``"np"``: as transformers' processors.
 
@@ -176,7 +185,7 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         if sampling_rate is None:
             _fail("sampling_rate", "None", "the EEG sampling rate in Hz", "pass e.g. sampling_rate=100")
         if kwargs:
-            _fail(", ".join(sorted(kwargs)), "unknown option(s)", "sampling_rate, eog, emg, return_tensors",
+            _fail(", ".join(sorted(kwargs)), "unknown option(s)", "sampling_rate, eog, emg, recorded_rate, return_tensors",
                   "remove them")
         epochs = self._epochs(eeg, sampling_rate)  # (E, S) at 100 Hz
         # seconds the EEG spans (a night's trailing partial epoch included): EOG/EMG nights span the same
@@ -186,6 +195,9 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         measured = measure_epochs(epochs, self.sampling_rate, eog_epochs=eog, emg_epochs=emg)
         sedf = sedf_channel_features(epochs, fs=self.sampling_rate)  # (E, 9)
         features = np.column_stack([sedf, *measured.values()]).astype(np.float32)  # (E, F)
+        if recorded_rate is not None:
+            missing = [self.feature_names.index(name) for name in unmeasurable_features(recorded_rate)]
+            features[:, missing] = np.nan
         return BatchFeature({"features": features}, tensor_type=return_tensors)
 
 

@@ -320,6 +320,27 @@ def sedf_features_from_psd(x, f, psd) -> np.ndarray:
     return out
 
 
+#: Features that read frequencies near the top of the 100-Hz analysis band, with the highest frequency each needs
+#: (Hz). EEG recorded at ``fs`` holds nothing above ``fs / 2``: upsampled to 100 Hz, these read an empty band
+#: (e.g. a 50-Hz recording's 30-50 Hz "gamma" is the 1e-10 floor), a number no real 100-Hz epoch ever has.
+FEATURE_TOP_HZ = {"sedf_beta": SEDF_BANDS["beta"][1], "sedf_gamma": SEDF_BANDS["gamma"][1],
+                  "sedf_mobility": SEDF_RATE / 2,  # Hjorth mobility weighs the whole band up to Nyquist
+                  "beta_rel": 30.0}
+
+
+def unmeasurable_features(recorded_rate: float) -> tuple:
+    """Names of the features an EEG recorded at ``recorded_rate`` Hz cannot measure (their band reaches above its
+    Nyquist frequency ``recorded_rate / 2``); empty at 100 Hz and above."""
+    try:
+        rate = float(recorded_rate)
+    except (TypeError, ValueError):
+        _fail("recorded_rate", repr(recorded_rate), "the rate the EEG was recorded at, in Hz",
+              "pass e.g. recorded_rate=50")
+    if not np.isfinite(rate) or rate <= 0:
+        _fail("recorded_rate", rate, "a positive rate in Hz", "pass e.g. recorded_rate=50")
+    return tuple(name for name, top in FEATURE_TOP_HZ.items() if top > rate / 2 + 1e-9)
+
+
 # ----------------------------------------------------------------------------- resampling
 def resample_to(x, from_rate: float, to_rate: float) -> np.ndarray:
     """Polyphase resampling along the last axis, as ``eeg_vlm.io.resample_to`` (which this unit cannot import).
@@ -344,4 +365,4 @@ FEATURE_NAMES = SEDF_NAMES + MEASUREMENT_NAMES
 
 
 __all__ = ["BANDS", "FEATURE_NAMES", "MEASUREMENT_NAMES", "SEDF_BANDS", "SEDF_EPS", "SEDF_NAMES", "SEDF_PER_CHANNEL",
-           "SEDF_RATE", "measure_epochs", "resample_to", "sedf_channel_features", "sedf_features_from_psd"]
+           "SEDF_RATE", "FEATURE_TOP_HZ", "measure_epochs", "unmeasurable_features", "resample_to", "sedf_channel_features", "sedf_features_from_psd"]

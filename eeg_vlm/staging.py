@@ -345,7 +345,8 @@ def _night_features(net, processor, rec, eog, emg) -> np.ndarray:
                          f"not measure (it measures {list(feature_names())}); update eeg_vlm or use night_level=False.")
     spe = rec.samples_per_epoch
     epochs = rec.data[: rec.n_epochs * spe].reshape(rec.n_epochs, spe)
-    feats = measure(epochs, rec.sampling_rate, eog=eog, emg=emg,
+    # features the original rate cannot carry (e.g. gamma of a 50-Hz recording) are NaN, not an empty band's floor
+    feats = measure(epochs, rec.sampling_rate, eog=eog, emg=emg, recorded_rate=rec.original_sampling_rate,
                     extractor=getattr(processor, "feature_extractor", None))
     feats[sorted(rec.bad_epochs)] = np.nan
     return feats

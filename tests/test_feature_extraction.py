@@ -180,3 +180,25 @@ def test_old_reasoning_import_paths_are_the_moved_modules():
     from eeg_vlm.reasoning.cot import make_cot as moved
 
     assert make_cot is moved
+
+
+def test_features_a_low_recorded_rate_cannot_carry_are_nan():
+    """EEG recorded at 50 Hz and brought to 100 Hz has nothing above 25 Hz: with ``recorded_rate`` its beta, gamma,
+    mobility and beta_rel are NaN ("not measured"), every other column unchanged; at >= 100 Hz nothing changes."""
+    from eeg_vlm.measurements_eeg_vlm import unmeasurable_features
+
+    extractor = EEGVLMFeatureExtractor()
+    x = _night(4 * 30, FS, seed=3)
+    plain = extractor(x, sampling_rate=FS)["features"]
+    low = extractor(x, sampling_rate=FS, recorded_rate=50)["features"]
+    assert unmeasurable_features(50) == ("sedf_beta", "sedf_gamma", "sedf_mobility", "beta_rel")
+    assert unmeasurable_features(64) == ("sedf_gamma", "sedf_mobility")
+    assert unmeasurable_features(100) == unmeasurable_features(256) == ()
+    gone = [extractor.feature_names.index(n) for n in unmeasurable_features(50)]
+    assert np.isnan(low[:, gone]).all()
+    kept = [i for i in range(low.shape[1]) if i not in gone]
+    np.testing.assert_array_equal(low[:, kept], plain[:, kept])
+    np.testing.assert_array_equal(extractor(x, sampling_rate=FS, recorded_rate=200)["features"], plain)
+    for bad in ("fifty", 0, -50.0):
+        with pytest.raises(ValueError, match="recorded_rate"):
+            extractor(x, sampling_rate=FS, recorded_rate=bad)

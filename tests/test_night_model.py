@@ -163,3 +163,21 @@ def test_stage_night_uses_the_night_model_and_can_fall_back(tiny_tokenizer, tmp_
     assert night.probabilities.shape == epoch.probabilities.shape == (12, 5)
     np.testing.assert_allclose(night.probabilities.sum(1), 1.0, rtol=1e-5)
     assert not np.allclose(night.probabilities, epoch.probabilities)
+
+
+def test_stage_night_marks_features_a_50_hz_recording_cannot_measure(tiny_tokenizer):
+    """A 50-Hz night is resampled to 100 Hz for the model; the features reading above its 25-Hz Nyquist frequency
+    reach the night model as NaN (masked), not as the empty band's floor."""
+    from eeg_vlm.io import load_recording
+    from eeg_vlm.measurements_eeg_vlm import unmeasurable_features
+    from eeg_vlm.staging import _night_features
+    from eeg_vlm.train.night_data import feature_names
+
+    model = night_model(tiny_tokenizer, night_feature_names=list(feature_names()))
+    x = 30 * np.random.default_rng(1).standard_normal(6 * 1500)  # 6 epochs at 50 Hz, uV
+    rec = load_recording(x, sampling_rate=50, target_rate=100.0, epoch_sec=30.0)
+    feats = _night_features(model, None, rec, None, None)
+    names = list(feature_names())
+    gone = [names.index(n) for n in unmeasurable_features(50)]
+    assert np.isnan(feats[:, gone]).all()
+    assert np.isfinite(feats[:, names.index("sedf_delta")]).all()

@@ -144,7 +144,7 @@ def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
 def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
         hours=None, extra_channels=(), ground=True, phase3_steps=1600, phase3_samples=12800, drop_eog_emg=0.4,
         phase4_steps=600, phase4_samples=4800, counterfactual=0.5, replay=True, real_features=None,
-        words_from=None, layout="trace", progress=True) -> dict:
+        words_from=None, layout="trace", image_size=None, row_seconds=None, progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -158,11 +158,16 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    renderer = {"layout": layout}  # the image processor options of every training image (None: its defaults)
+    if image_size is not None:
+        renderer["size"] = image_size
+    if row_seconds is not None:
+        renderer["row_seconds"] = row_seconds
     sim, data_dir = out / "sim", out / "dataset"
     simulate_training_nights(sim, subjects=subjects, seed=seed, hours=hours, replay=replay,
                              real_features=real_features, progress=progress)  # resumable, like every stage
     if not data_dir.exists():
-        build_dataset(sim, data_dir, image_processor=EEGVLMImageProcessor(layout=layout), seed=seed,
+        build_dataset(sim, data_dir, image_processor=EEGVLMImageProcessor(**renderer), seed=seed,
                       progress=progress)
     data = load_from_disk(str(data_dir))
     train_ds, val_ds, test_ds = data["train"], data["validation"], data["test"]
@@ -175,7 +180,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         for channel in extra_channels:
             extra_dir = out / f"dataset-{channel.replace(' ', '_')}"
             if not extra_dir.exists():
-                build_dataset(sim, extra_dir, channels=[channel], image_processor=EEGVLMImageProcessor(layout=layout),
+                build_dataset(sim, extra_dir, channels=[channel], image_processor=EEGVLMImageProcessor(**renderer),
                               seed=seed,
                               progress=progress)
             extra.append(load_from_disk(str(extra_dir))["train"])
@@ -188,7 +193,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
         torch.manual_seed(seed)
         # the shipped stage head was initialised next to a whole-number tokenizer: keep that draw reproducible
         model, processor = build_from_preset("small", cot_corpus(train_ds),
-                                             EEGVLMImageProcessor(layout=layout).to_dict(),
+                                             EEGVLMImageProcessor(**renderer).to_dict(),
                                              split_digits=False)
         info = train_visual_side(model, processor, visual_train, val_ds, epochs=phase1_epochs, seed=seed,
                                  progress=progress)
@@ -330,7 +335,11 @@ def main(argv=None) -> int:
                         "only the visual side and stage head")
     p.add_argument("--layout", default="trace", choices=("trace", "spectral"),
                    help="rendering of the training images (default trace: the shipped model's; spectral: the "
-                        "ablation's better layout, see the README, not yet shipped)")
+                        "ablation's better layout, see the README)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="image side in pixels (default: the image processor's, 224); the shipped spectral model: 160")
+    p.add_argument("--row-seconds", type=float, default=None,
+                   help="spectral layout: seconds of EEG per row (default 6.0); the shipped spectral model: 3.75")
     p.add_argument("--install", action="store_true", help="copy into the package if it beats the shipped model")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -341,7 +350,8 @@ def main(argv=None) -> int:
                  phase3_samples=args.phase3_samples, drop_eog_emg=args.drop_eog_emg,
                  phase4_steps=args.phase4_steps, phase4_samples=args.phase4_samples,
                  counterfactual=args.counterfactual, replay=args.replay, real_features=args.real_features,
-                 words_from=args.words_from, layout=args.layout, progress=not args.quiet)
+                 words_from=args.words_from, layout=args.layout, image_size=args.image_size,
+                 row_seconds=args.row_seconds, progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
           f"kappa={head['cohen_kappa']:.3f} (n={head['n']})")

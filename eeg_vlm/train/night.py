@@ -30,12 +30,17 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..configuration_eeg_vlm import STAGE_LABELS
+from ..measurements_eeg_vlm import unmeasurable_features
 from .evaluate import classification_metrics
 from .night_data import EOG_EMG_FEATURES, NightSequence, feature_names, real_feature_sequences, simulated_sequences
 
 logger = logging.getLogger(__name__)
 CROP = (30, 240)  # epochs: 15 min (a DREAMS-like excerpt) to 2 h (the inference window)
 DROP_IMAGE, DROP_FEATURES, DROP_EOG_EMG = 0.25, 0.25, 0.4  # per simulated sequence, per step
+# per sequence (simulated and real), per step: the features read as from a 50-Hz recording (older and ambulatory
+# PSG), whose beta/gamma/mobility are NaN ("not measured", as stage_night gives them), so such nights are
+# in-distribution; a small share, as most recordings are sampled at 100 Hz or more
+LOW_RATE, LOW_RATE_HZ = 0.15, 50.0
 
 
 def add_night_encoder(model, *, encoder="gru", hidden_size=64, num_layers=2, seed=0):
@@ -59,7 +64,7 @@ def _crop(seq: NightSequence, rng, crop) -> slice:
     return slice(start, start + length)
 
 
-def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx):
+def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx, low_rate_idx=()):
     """Padded tensors of a few sequences: (img (B,T,Dv) or None, feats (B,T,F) or None, y (B,T), valid,
     image_present (B,), features_present (B,))."""
     parts = [(s, _crop(s, rng, crop) if train else slice(0, len(s.stages))) for s in seqs]
@@ -78,6 +83,8 @@ def _batch(seqs, rng, *, crop, use_images, use_features, train, eog_emg_idx):
         f = torch.from_numpy(s.features[p].copy())
         if train and s.source == "sim" and rng.random() < DROP_EOG_EMG:
             f[:, eog_emg_idx] = float("nan")
+        if train and low_rate_idx and rng.random() < LOW_RATE:
+            f[:, list(low_rate_idx)] = float("nan")
         feats[i, :n] = f
         if s.image_embeds is not None:
             img[i, :n], has_img[i] = torch.from_numpy(s.image_embeds[p]), True
@@ -144,6 +151,7 @@ def train_night_encoder(model, train, validation, *, epochs=15, batch_size=8, lr
     torch.manual_seed(seed)
     names = list(model.config.night_feature_names)
     eog_emg_idx = [names.index(n) for n in EOG_EMG_FEATURES if n in names]
+    low_rate_idx = [names.index(n) for n in unmeasurable_features(LOW_RATE_HZ) if n in names]
     counts = np.bincount(np.concatenate([s.stages for s in train]), minlength=len(STAGE_LABELS))
     weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)  # sqrt-balanced
     weight = weight / weight.mean()
@@ -155,7 +163,8 @@ def train_night_encoder(model, train, validation, *, epochs=15, batch_size=8, lr
         losses = []
         for i in range(0, len(order), batch_size):
             batch = _batch([train[j] for j in order[i : i + batch_size]], rng, crop=CROP, use_images=use_images,
-                           use_features=use_features, train=True, eog_emg_idx=eog_emg_idx)
+                           use_features=use_features, train=True, eog_emg_idx=eog_emg_idx,
+                           low_rate_idx=low_rate_idx)
             logits = _logits(enc, batch, context=context)  # (B, T, S)
             loss = F.cross_entropy(logits.flatten(0, 1), batch[2].flatten(), weight=weight, ignore_index=-100)
             opt.zero_grad()
@@ -211,8 +220,11 @@ def _arm(model, args, sims, reals, context, use_images, use_features, with_real)
         truth, pred = [], []
         for fold in range(5):
             held = set(subjects[fold::5])
-            tr = [s for s in sims + (reals if with_real else []) if s.subject not in held]
-            va = [s for s in tr if s.subject % 5 == (fold + 1) % 5][:4] or tr[:2]  # early stopping only
+            pool_ = [s for s in sims + (reals if with_real else []) if s.subject not in held]
+            # early stopping on the nights of one more subject (the next fold's first), kept out of training
+            stop_subject = subjects[((fold + 1) % 5)] if with_real else min(s.subject for s in pool_)
+            va = [s for s in pool_ if s.subject == stop_subject]
+            tr = [s for s in pool_ if s.subject != stop_subject]
             f = _fresh(model, args, context=context)
             train_night_encoder(f, tr, va, epochs=max(args.epochs // 3, 1), context=context, use_images=use_images,
                                 use_features=use_features, seed=args.seed, progress=False)

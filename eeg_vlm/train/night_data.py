@@ -40,12 +40,14 @@ def feature_names() -> tuple:
     return tuple(FEATURE_NAMES)
 
 
-def measure(eeg_epochs, sampling_rate, *, eog=None, emg=None, extractor=None) -> np.ndarray:
-    """``(T, F)`` float32 features of EEG epochs in uV (``feature_names()`` order; NaN where not measured)."""
+def measure(eeg_epochs, sampling_rate, *, eog=None, emg=None, extractor=None, recorded_rate=None) -> np.ndarray:
+    """``(T, F)`` float32 features of EEG epochs in uV (``feature_names()`` order; NaN where not measured, including
+    the features a ``recorded_rate`` below 100 Hz cannot measure)."""
     from ..feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
 
     extractor = extractor or EEGVLMFeatureExtractor()
-    return np.asarray(extractor(eeg_epochs, sampling_rate=sampling_rate, eog=eog, emg=emg)["features"],
+    return np.asarray(extractor(eeg_epochs, sampling_rate=sampling_rate, eog=eog, emg=emg,
+                                recorded_rate=recorded_rate)["features"],
                       dtype=np.float32)
 
 
