@@ -5,8 +5,8 @@
 The baseline draws each 30-s epoch as a line plot in one 10 x 4 in figure at 100 dpi and saves it to an
 in-memory PNG. Ours renders the same epochs with the default rendering (``layout="spectral"``, 224 px: the epoch
 wrapped into 5 rows of 6 s, EOG/EMG bands left blank as for an EEG-only night, and a 0.5-30 Hz log-power strip of
-the epoch with one neighbour per side) to uint8 RGB arrays; the old ``trace`` layout is timed too, for reference.
-Prints epochs/s of each and a line `speedup: X` (the default layout over matplotlib).
+the epoch with one neighbour per side) to uint8 RGB arrays; the embedded model's own rendering (what
+``stage_night`` draws: spectral at 160 px) and the old ``trace`` layout are timed too, for reference. Prints epochs/s of each and a line `speedup: X` (the default layout over matplotlib).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from eeg_vlm import EEGVLMImageProcessor, epochs_with_context
+from eeg_vlm import EEGVLMImageProcessor, EEGVLMProcessor, default_model_path, epochs_with_context
 
 FS = 100.0
 
@@ -69,9 +69,13 @@ def main() -> None:
     plain = with_context[:, :, 3000:6000]  # the scored epochs alone, for the baseline
     ours = bench_ours(with_context, processor)
     trace = bench_ours(with_context, EEGVLMImageProcessor(layout="trace"))
+    embedded = EEGVLMProcessor.from_pretrained(str(default_model_path())).image_processor
+    staged = bench_ours(with_context, embedded)
     baseline = bench_matplotlib(plain[: args.baseline_epochs])
     print(f"eeg-vlm renderer : {ours:10.1f} epochs/s  ({processor.layout} layout, {processor.side} px, "
           f"{with_context.shape[1]} channel, context {processor.context_epochs})")
+    print(f"eeg-vlm embedded : {staged:10.1f} epochs/s  (the embedded model's: {embedded.layout} layout, "
+          f"{embedded.side} px)")
     print(f"eeg-vlm trace    : {trace:10.1f} epochs/s  (the old layout, for reference)")
     print(f"matplotlib 10x4in: {baseline:10.1f} epochs/s  (100 dpi PNG)")
     print(f"speedup: {ours / baseline:.1f}")

@@ -493,11 +493,19 @@ class EEGVLMForConditionalGeneration(EEGVLMPreTrainedModel, GenerationMixin):
             ``pixel_values``.
         batch_size : int
             Images per vision forward pass.
+
+        ``config.night_inputs`` (``"both"``, ``"features"``, ``"image"``) says which of the given inputs the night
+        model reads; when only the other modality is given, that one is read.
         """
         enc = self.model.night_encoder
         if enc is None:
             raise ValueError("classify_night: this model has no night-level stage model (config.night_encoder is "
                              "None); use classify() for per-epoch probabilities, or load a model trained with one.")
+        inputs = getattr(self.config, "night_inputs", "both")  # what the night model reads (config)
+        if inputs == "features" and features is not None:
+            pixel_values = image_embeds = None
+        elif inputs == "image" and (pixel_values is not None or image_embeds is not None):
+            features = None
         if pixel_values is not None and image_embeds is None:
             image_embeds = torch.cat([self.model.encode_images(pixel_values[i : i + batch_size])["pooled_visual"]
                                       for i in range(0, len(pixel_values), batch_size)])  # (T, Dv)

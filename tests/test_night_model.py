@@ -181,3 +181,27 @@ def test_stage_night_marks_features_a_50_hz_recording_cannot_measure(tiny_tokeni
     gone = [names.index(n) for n in unmeasurable_features(50)]
     assert np.isnan(feats[:, gone]).all()
     assert np.isfinite(feats[:, names.index("sedf_delta")]).all()
+
+
+def test_night_inputs_chooses_what_the_night_model_reads(tiny_tokenizer):
+    """``config.night_inputs="features"`` reads the features even when images are given (the same output as
+    features alone); ``"image"`` the images; a bad value is refused with the allowed ones."""
+    import torch
+
+    from eeg_vlm import EEGVLMConfig
+
+    model = night_model(tiny_tokenizer)
+    rng = np.random.default_rng(0)
+    pixels = torch.from_numpy(rng.random((10, 3, 32, 32)).astype(np.float32))
+    with torch.no_grad():
+        images = model.model.encode_images(pixels)["pooled_visual"]  # (T, Dv)
+    feats = rng.standard_normal((10, N_FEAT)).astype(np.float32)
+    both = model.classify_night(image_embeds=images, features=feats)
+    model.config.night_inputs = "features"
+    assert torch.allclose(model.classify_night(image_embeds=images, features=feats), model.classify_night(features=feats))
+    assert not torch.allclose(model.classify_night(image_embeds=images, features=feats), both)
+    model.config.night_inputs = "image"
+    assert torch.allclose(model.classify_night(image_embeds=images, features=feats),
+                          model.classify_night(image_embeds=images))
+    with pytest.raises(ValueError, match="night_inputs"):
+        EEGVLMConfig(night_inputs="eeg")

@@ -75,12 +75,16 @@ def test_config_without_layout_loads_as_the_trace_layout_byte_for_byte(tmp_path)
         "49a2cf90143670c4e8d6e0075338ecefa648bdee83b6103f5bb2d43ac8a16d8b"
 
 
-def test_embedded_default_model_keeps_the_trace_layout():
+def test_embedded_default_model_renders_as_it_was_trained():
+    """The embedded model was trained on the rendering ablation's best arm (spectral, 160 px, 3.75-s rows); its
+    processor renders exactly that, and a saved trace-layout processor still renders as the trace."""
     from eeg_vlm import EEGVLMProcessor
     from eeg_vlm.staging import default_model_path
 
-    processor = EEGVLMProcessor.from_pretrained(str(default_model_path()))
-    assert processor.image_processor.layout == "trace" and processor.image_processor.seconds_per_pixel == 0.25
+    ip = EEGVLMProcessor.from_pretrained(str(default_model_path())).image_processor
+    assert (ip.layout, ip.size, ip.row_seconds) == ("spectral", {"height": 160, "width": 160}, 3.75)
+    trace = EEGVLMImageProcessor.from_dict({"layout": "trace", "size": 224})  # what the first models saved
+    assert trace.layout == "trace" and trace.seconds_per_pixel == 0.25
 
 
 def test_10_hz_and_6_hz_are_distinguishable_in_the_rows_and_the_strip():

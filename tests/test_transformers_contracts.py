@@ -236,9 +236,12 @@ def test_image_processor_size_is_height_width_and_int_sizes_still_load(tmp_path)
     from eeg_vlm import EEGVLMImageProcessor
 
     assert EEGVLMImageProcessor(size=64, seconds_per_pixel=0.75).size == {"height": 64, "width": 64}
-    saved = json.loads((eeg_vlm.default_model_path() / "processor_config.json").read_text())["image_processor"]
-    assert saved["size"] == 224  # the shipped model was saved with an int size
-    loaded = AutoImageProcessor.from_pretrained(eeg_vlm.default_model_path())
+    # models saved before the dict form (the first shipped models) have an int size: they still load
+    legacy = json.loads((eeg_vlm.default_model_path() / "processor_config.json").read_text())["image_processor"]
+    legacy = {k: v for k, v in legacy.items() if k != "auto_map"} | {"size": 224}
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "preprocessor_config.json").write_text(json.dumps(legacy))
+    loaded = AutoImageProcessor.from_pretrained(tmp_path / "legacy")
     assert loaded.size == {"height": 224, "width": 224}
     loaded.save_pretrained(tmp_path)
     assert json.loads((tmp_path / "preprocessor_config.json").read_text())["size"] == {"height": 224, "width": 224}

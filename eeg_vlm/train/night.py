@@ -2,6 +2,7 @@
 
     python -m eeg_vlm.train night --model eeg_vlm/default_model --sim runs/rd/sim \
         --real-features ../shared/data/sleep-edf20-features --out runs/night [--ablation] [--install]
+        [--night-inputs both|features|image]
 
 The visual side, the stage head and the words of ``--model`` are kept; only the night encoder is trained (minutes
 on a CPU: the pooled visual tokens are computed once and cached). Training sequences (``night_data``): every EEG
@@ -251,6 +252,9 @@ def main(argv=None) -> int:
     p.add_argument("--ablation", action="store_true", help="also train and score the README's ablation arms")
     p.add_argument("--arms", nargs="+", default=list(ARM_DIRS.values()), choices=list(ARM_DIRS.values()),
                    help="with --ablation: the arms to (re)train; the others' saved results are reused")
+    p.add_argument("--night-inputs", default="both", choices=("both", "features", "image"),
+                   help="what the saved night model reads at inference (config.night_inputs); the embedded model: "
+                        "features (see the README)")
     p.add_argument("--install", action="store_true", help="copy into eeg_vlm/default_model when it beats the "
                    "per-epoch stage head on the held-out simulated subjects")
     args = p.parse_args(argv)
@@ -295,6 +299,9 @@ def main(argv=None) -> int:
         results["training"] = train_night_encoder(final, split["train"], split["validation"],
                                                   epochs=args.epochs, seed=args.seed)
         results["night model"] = {"held_out_sim": score(final, sim_test)}
+    if args.night_inputs != "both":  # trained on both (modality dropout); read at inference as asked
+        final.config.night_inputs = args.night_inputs
+        results["night model"] = {"held_out_sim": score(final, sim_test), "night_inputs": args.night_inputs}
     final.save_pretrained(out / "model")
     processor.save_pretrained(out / "model")
     (out / "metrics.json").write_text(json.dumps(results, indent=1))
