@@ -1,13 +1,15 @@
 """Reproduce the embedded default model end to end (simulate -> build -> train -> evaluate).
 
-    python -m eeg_vlm.train default-model --out runs/default [--subjects 20] [--seed 0] [--install]
+    python -m eeg_vlm.train default-model --out runs/rds [--subjects 6] [--seed 0] [--install]
         [--real-features ../shared/data/sleep-edf20-features] [--words-from eeg_vlm/default_model]
+        [--layout spectral --image-size 160 --row-seconds 3.75]     # the defaults: the embedded model's rendering
 
 1. The training nights: the 20 real Sleep-EDF-20 nights replayed epoch by epoch (their real stages and band powers;
    the feature files are downloaded from their public source, pinned commit, SHA-256 checked, unless
    ``--real-features`` names a local copy) plus ``--subjects`` calibrated free-running simulated subjects (1-2
-   nights each, fixed seed, numbered from 20); build the rendered dataset with the default renderer (224 px, one
-   EEG channel, one dimmed context epoch per side). Splits are subject-wise: a replayed subject whose night is
+   nights each, fixed seed, numbered from 20); build the rendered dataset with the embedded model's renderer
+   (``layout="spectral"``, 160 px, 3.75-s rows, the rendering ablation's best arm; one EEG channel, the epoch's
+   neighbours in the spectrogram strip). Splits are subject-wise: a replayed subject whose night is
    held out never trains.
 2. Phase 1, the visual side: a small CLIP-style tower + enhancement + alignment + stage head, trained on every
    training epoch with the class-weighted stage loss and the alignment loss (the LM is not run: minutes, not hours).
@@ -141,10 +143,10 @@ def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
     processor.save_pretrained(dest)
 
 
-def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_samples=3000, generate_n=40,
+def run(out, *, subjects=6, seed=0, phase1_epochs=2, phase2_steps=300, phase2_samples=3000, generate_n=40,
         hours=None, extra_channels=(), ground=True, phase3_steps=1600, phase3_samples=12800, drop_eog_emg=0.4,
         phase4_steps=600, phase4_samples=4800, counterfactual=0.5, replay=True, real_features=None,
-        words_from=None, layout="trace", image_size=None, row_seconds=None, progress=True) -> dict:
+        words_from=None, layout="spectral", image_size=160, row_seconds=3.75, progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -161,7 +163,7 @@ def run(out, *, subjects=20, seed=0, phase1_epochs=4, phase2_steps=300, phase2_s
     renderer = {"layout": layout}  # the image processor options of every training image (None: its defaults)
     if image_size is not None:
         renderer["size"] = image_size
-    if row_seconds is not None:
+    if row_seconds is not None and layout == "spectral":  # the trace layout has no rows
         renderer["row_seconds"] = row_seconds
     sim, data_dir = out / "sim", out / "dataset"
     simulate_training_nights(sim, subjects=subjects, seed=seed, hours=hours, replay=replay,
@@ -306,9 +308,10 @@ def main(argv=None) -> int:
                                 epilog="example:\n  python -m eeg_vlm.train default-model --out runs/default --install",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="work directory (resumable)")
-    p.add_argument("--subjects", type=int, default=20, help="simulated subjects (>= 20 for the shipped model)")
+    p.add_argument("--subjects", type=int, default=6,
+                   help="calibrated simulated subjects beside the 10 replayed Sleep-EDF-20 subjects (the shipped model: 6)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--phase1-epochs", type=int, default=4)
+    p.add_argument("--phase1-epochs", type=int, default=2, help="passes of phase 1 (the shipped model: 2)")
     p.add_argument("--phase2-steps", type=int, default=300)
     p.add_argument("--phase2-samples", type=int, default=3000)
     p.add_argument("--generate", type=int, default=40, help="test epochs whose CoT is generated and scored")
@@ -333,13 +336,13 @@ def main(argv=None) -> int:
     p.add_argument("--words-from", default=None,
                    help="keep the projector, LM and tokenizer of this model (e.g. eeg_vlm/default_model) and retrain "
                         "only the visual side and stage head")
-    p.add_argument("--layout", default="trace", choices=("trace", "spectral"),
-                   help="rendering of the training images (default trace: the shipped model's; spectral: the "
-                        "ablation's better layout, see the README)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="image side in pixels (default: the image processor's, 224); the shipped spectral model: 160")
-    p.add_argument("--row-seconds", type=float, default=None,
-                   help="spectral layout: seconds of EEG per row (default 6.0); the shipped spectral model: 3.75")
+    p.add_argument("--layout", default="spectral", choices=("trace", "spectral"),
+                   help="rendering of the training images (default spectral: the embedded model's; trace: the first "
+                        "models')")
+    p.add_argument("--image-size", type=int, default=160,
+                   help="image side in pixels (default 160: the embedded model's, chosen by the rendering ablation)")
+    p.add_argument("--row-seconds", type=float, default=3.75,
+                   help="spectral layout: seconds of EEG per row (default 3.75: the embedded model's)")
     p.add_argument("--install", action="store_true", help="copy into the package if it beats the shipped model")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
