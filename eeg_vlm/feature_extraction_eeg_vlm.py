@@ -185,8 +185,8 @@ class EEGVLMFeatureExtractor(FeatureExtractionMixin):
         if sampling_rate is None:
             _fail("sampling_rate", "None", "the EEG sampling rate in Hz", "pass e.g. sampling_rate=100")
         if kwargs:
-            _fail(", ".join(sorted(kwargs)), "unknown option(s)", "sampling_rate, eog, emg, recorded_rate, return_tensors",
-                  "remove them")
+            _fail(", ".join(sorted(kwargs)), "unknown option(s)",
+                  "sampling_rate, eog, emg, recorded_rate, return_tensors", "remove them")
         epochs = self._epochs(eeg, sampling_rate)  # (E, S) at 100 Hz
         # seconds the EEG spans (a night's trailing partial epoch included): EOG/EMG nights span the same
         seconds = np.shape(eeg)[-1] / float(sampling_rate) if np.ndim(eeg) == 1 else len(epochs) * self.epoch_seconds

@@ -364,5 +364,6 @@ def resample_to(x, from_rate: float, to_rate: float) -> np.ndarray:
 FEATURE_NAMES = SEDF_NAMES + MEASUREMENT_NAMES
 
 
-__all__ = ["BANDS", "FEATURE_NAMES", "MEASUREMENT_NAMES", "SEDF_BANDS", "SEDF_EPS", "SEDF_NAMES", "SEDF_PER_CHANNEL",
-           "SEDF_RATE", "FEATURE_TOP_HZ", "measure_epochs", "unmeasurable_features", "resample_to", "sedf_channel_features", "sedf_features_from_psd"]
+__all__ = ["BANDS", "FEATURE_NAMES", "FEATURE_TOP_HZ", "MEASUREMENT_NAMES", "SEDF_BANDS", "SEDF_EPS", "SEDF_NAMES",
+           "SEDF_PER_CHANNEL", "SEDF_RATE", "measure_epochs", "resample_to", "sedf_channel_features",
+           "sedf_features_from_psd", "unmeasurable_features"]
