@@ -205,3 +205,12 @@ def test_night_inputs_chooses_what_the_night_model_reads(tiny_tokenizer):
                           model.classify_night(image_embeds=images))
     with pytest.raises(ValueError, match="night_inputs"):
         EEGVLMConfig(night_inputs="eeg")
+
+
+def test_a_fresh_night_encoder_reads_both_modalities(tiny_tokenizer):
+    """Training starts from a model that may read features only (the embedded one): the fresh night encoder is
+    trained and scored on both, and only ``--night-inputs`` sets what the saved model reads."""
+    from eeg_vlm.train.night import add_night_encoder
+
+    model = night_model(tiny_tokenizer, night_inputs="features")
+    assert add_night_encoder(model, hidden_size=8).config.night_inputs == "both"

@@ -51,6 +51,7 @@ def add_night_encoder(model, *, encoder="gru", hidden_size=64, num_layers=2, see
     cfg = model.config
     cfg.night_encoder, cfg.night_hidden_size, cfg.night_num_layers = encoder, hidden_size, num_layers
     cfg.night_feature_names = list(feature_names())
+    cfg.night_inputs = "both"  # trained and scored on both (an embedded model may say "features"); see --night-inputs
     torch.manual_seed(seed)
     model.model.night_encoder = EEGVLMNightEncoder(cfg)
     return model
