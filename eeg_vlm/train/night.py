@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..configuration_eeg_vlm import STAGE_LABELS
+from ..configuration_eeg_vlm import NIGHT_INPUTS, STAGE_LABELS
 from ..measurements_eeg_vlm import unmeasurable_features
 from .evaluate import classification_metrics
 from .night_data import EOG_EMG_FEATURES, NightSequence, feature_names, real_feature_sequences, simulated_sequences
@@ -42,6 +43,11 @@ DROP_IMAGE, DROP_FEATURES, DROP_EOG_EMG = 0.25, 0.25, 0.4  # per simulated seque
 # PSG), whose beta/gamma/mobility are NaN ("not measured", as stage_night gives them), so such nights are
 # in-distribution; a small share, as most recordings are sampled at 100 Hz or more
 LOW_RATE, LOW_RATE_HZ = 0.15, 50.0
+
+
+def _low_rate_columns(names) -> list:
+    """Indices in ``names`` of the features a :data:`LOW_RATE_HZ` recording cannot measure."""
+    return [names.index(n) for n in unmeasurable_features(LOW_RATE_HZ) if n in names]
 
 
 def add_night_encoder(model, *, encoder="gru", hidden_size=64, num_layers=2, seed=0):
@@ -153,7 +159,7 @@ def train_night_encoder(model, train, validation, *, epochs=15, batch_size=8, lr
     torch.manual_seed(seed)
     names = list(model.config.night_feature_names)
     eog_emg_idx = [names.index(n) for n in EOG_EMG_FEATURES if n in names]
-    low_rate_idx = [names.index(n) for n in unmeasurable_features(LOW_RATE_HZ) if n in names]
+    low_rate_idx = _low_rate_columns(names)
     counts = np.bincount(np.concatenate([s.stages for s in train]), minlength=len(STAGE_LABELS))
     weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)  # sqrt-balanced
     weight = weight / weight.mean()
@@ -220,8 +226,7 @@ def _arm(model, args, sims, reals, context, use_images, use_features, with_real)
     if reals:
         subjects = sorted({s.subject for s in reals})
         truth, pred, pred_low = [], [], []
-        names = list(model.config.night_feature_names or feature_names())
-        low = [names.index(n) for n in unmeasurable_features(LOW_RATE_HZ) if n in names]
+        low = _low_rate_columns(list(model.config.night_feature_names or feature_names()))
         for fold in range(5):
             held = set(subjects[fold::5])
             pool_ = [s for s in sims + (reals if with_real else []) if s.subject not in held]
@@ -237,8 +242,7 @@ def _arm(model, args, sims, reals, context, use_images, use_features, with_real)
                 pred.append(predict(f, s, use_images=False).argmax(-1))
                 as_50_hz = s.features.copy()  # the same night as a 50-Hz recording would give its features
                 as_50_hz[:, low] = np.nan
-                pred_low.append(predict(f, NightSequence(s.name, s.subject, s.source, s.stages, as_50_hz),
-                                        use_images=False).argmax(-1))
+                pred_low.append(predict(f, dataclasses.replace(s, features=as_50_hz), use_images=False).argmax(-1))
         out["real_cv_features_only"] = classification_metrics(np.concatenate(truth), np.concatenate(pred))
         out["real_cv_features_only_as_50_hz"] = classification_metrics(np.concatenate(truth), np.concatenate(pred_low))
     return out
@@ -260,7 +264,7 @@ def main(argv=None) -> int:
     p.add_argument("--ablation", action="store_true", help="also train and score the README's ablation arms")
     p.add_argument("--arms", nargs="+", default=list(ARM_DIRS.values()), choices=list(ARM_DIRS.values()),
                    help="with --ablation: the arms to (re)train; the others' saved results are reused")
-    p.add_argument("--night-inputs", default="both", choices=("both", "features", "image"),
+    p.add_argument("--night-inputs", default="both", choices=NIGHT_INPUTS,
                    help="what the saved night model reads at inference (config.night_inputs); the embedded model: "
                         "features (see the README)")
     p.add_argument("--install", action="store_true", help="copy into eeg_vlm/default_model when it beats the "
