@@ -214,3 +214,46 @@ def test_a_fresh_night_encoder_reads_both_modalities(tiny_tokenizer):
 
     model = night_model(tiny_tokenizer, night_inputs="features")
     assert add_night_encoder(model, hidden_size=8).config.night_inputs == "both"
+
+
+def test_real_sequences_are_read_real_repeats_times_per_pass(tiny_tokenizer, monkeypatch):
+    """``real_repeats`` weights the real Sleep-EDF-20 feature sequences (each read k times a pass, simulated ones
+    once); anything but an int >= 1 is refused with the argument's name."""
+    from eeg_vlm.train import night
+    from eeg_vlm.train.night_data import NightSequence
+
+    rng = np.random.default_rng(0)
+    model = night_model(tiny_tokenizer)
+
+    def seq(i, source):
+        return NightSequence(f"{source}{i}", i, source, rng.integers(0, 5, 40),
+                             rng.normal(size=(40, N_FEAT)).astype(np.float32), None)
+
+    train = [seq(0, "sim"), seq(1, "sim"), seq(2, "real")]
+    seen, batch = [], night._batch
+    monkeypatch.setattr(night, "_batch", lambda seqs, *a, **k: (seen.extend(s.name for s in seqs), batch(seqs, *a, **k))[1])
+    night.train_night_encoder(model, train, [seq(3, "sim")], epochs=2, batch_size=2, use_images=False,
+                              real_repeats=3, progress=False)
+    assert sorted(seen) == sorted(["real2"] * 6 + ["sim0"] * 2 + ["sim1"] * 2)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match=f"real_repeats: received {bad}"):
+            night.train_night_encoder(model, train, train, epochs=1, use_images=False, real_repeats=bad,
+                                      progress=False)
+
+
+def test_montage_jitter_equals_measuring_a_scaled_signal(monkeypatch):
+    """The real sequences' gain augmentation recomputes the nine Sleep-EDF-20 features exactly: a power gain g
+    gives the features of the signal scaled by sqrt(g); NaN (not measured) stays NaN."""
+    from eeg_vlm.measurements_eeg_vlm import sedf_channel_features
+    from eeg_vlm.train.night_data import montage_jitter
+
+    class FixedGain:  # rng whose draws are the gain (log power) and no per-band tilt
+        def uniform(self, lo, hi, size=None):
+            return np.log(4.0) if size is None else np.zeros(size)
+
+    x = np.random.default_rng(0).normal(0, 20.0, (6, 3000))  # uV, 30 s at 100 Hz
+    before, after = sedf_channel_features(x), sedf_channel_features(2.0 * x)
+    before[0, 3] = np.nan
+    got = montage_jitter(torch.from_numpy(before), FixedGain(), list(range(9))).numpy()
+    np.testing.assert_allclose(got[1:], after[1:], rtol=1e-9)
+    assert np.isnan(got[0, 3])
