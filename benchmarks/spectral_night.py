@@ -8,8 +8,9 @@
    layout, ``EEGVLMImageProcessor(layout="spectral", size=160, row_seconds=3.75)``, 2 passes;
 2. recomputes the pooled visual tokens of every cached night-derivation of ``python -m eeg_vlm.train night``
    (``--night-cache``; its measured features are reused) with that visual side;
-3. trains the night encoder as the shipped recipe does (simulated nights + the 20 real Sleep-EDF-20 feature
-   sequences, 15 passes) and prints the held-out simulated kappa of the per-epoch head and of the night model, and
+3. trains the night encoder as the shipped recipe did then (simulated nights + the 20 real Sleep-EDF-20 feature
+   sequences once per pass, 15 passes) and prints the held-out simulated kappa of the per-epoch head and of the
+   night model, and
    DREAMS 1-4 (evaluation only, nothing written from it) pooled kappa and wake called REM.
 The words (LM, projector) are not trained here: the result is a stage model, not a shippable explainer.
 """
@@ -90,8 +91,12 @@ def main() -> None:
     test = [s for s in split["test"] if s.source == "sim"]
     y = np.concatenate([s.stages for s in test])
     head = classification_metrics(y, np.concatenate([N.stage_head_probs(model, s).argmax(-1) for s in test]))
-    N.add_night_encoder(model, seed=0)
-    record = N.train_night_encoder(model, split["train"], split["validation"], epochs=15, seed=0, progress=False)
+    # the night recipe of the time of its README figures: real sequences once per pass, no montage gain, no
+    # per-night scaled features (today's defaults: 3 repeats, REAL_GAIN, night_feature_scale)
+    nd.REAL_GAIN = nd.REAL_TILT = 0.0
+    N.add_night_encoder(model, feature_scale=False, seed=0)
+    record = N.train_night_encoder(model, split["train"], split["validation"], epochs=15, seed=0, real_repeats=1,
+                                   progress=False)
     res = {"head": head, "night": N.score(model, test), "best_val": record["best_val_kappa"]}
     model.save_pretrained(out / "night")
     processor.save_pretrained(out / "night")

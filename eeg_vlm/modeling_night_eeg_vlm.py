@@ -30,6 +30,14 @@ import torch
 from torch import nn
 
 _Z_CLIP = 8.0  # SDs: a standardised feature further out is clipped (e.g. a dead channel's log power)
+_MIN_SPREAD = 0.1  # training-set SDs: a night spread below it (a feature nearly constant all night) is not inflated
+
+
+def _nan_spread(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Robust SD (interquartile range / 1.349) over dim 1 of ``x`` (B, T, F) where ``mask`` holds. (B, 1, F)"""
+    vals = torch.where(mask, x, torch.full_like(x, float("nan")))
+    q = vals.nanquantile(torch.tensor([0.25, 0.75], dtype=x.dtype, device=x.device), dim=1, keepdim=True)
+    return torch.nan_to_num((q[1] - q[0]) / 1.349, nan=0.0).clamp_min(_MIN_SPREAD)
 
 
 def _nan_median(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -57,7 +65,9 @@ class EEGVLMNightEncoder(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(n_feat))  # training-set statistics, set by the trainer
         self.register_buffer("feature_std", torch.ones(n_feat))
         self.image_proj = nn.Sequential(nn.LayerNorm(d_img), nn.Linear(d_img, h))
-        self.feature_proj = nn.Linear(3 * n_feat, h) if n_feat else None  # z, night-centred z, present
+        self.feature_scale = bool(getattr(config, "night_feature_scale", False))
+        views = 4 if self.feature_scale else 3  # z, night-centred z, [night-scaled z,] present
+        self.feature_proj = nn.Linear(views * n_feat, h) if n_feat else None
         self.missing_image = nn.Parameter(torch.zeros(h))  # stands for an absent modality
         self.missing_features = nn.Parameter(torch.zeros(h))
         self.norm = nn.LayerNorm(h)
@@ -76,7 +86,9 @@ class EEGVLMNightEncoder(nn.Module):
         self.out = nn.Linear(d_out, config.num_stages)
 
     def feature_inputs(self, features: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, T, F)`` raw features (NaN = not measured) -> ``(B, T, 3F)``: z, night-centred z, presence.
+        """``(B, T, F)`` raw features (NaN = not measured) -> ``(B, T, 3F)``: z, night-centred z, presence; with
+        ``config.night_feature_scale`` ``(B, T, 4F)``: the night-centred z also divided by its robust spread over the
+        night (YASA's per-night z-scores) before the presence.
 
         The night median is taken over the epochs in ``valid`` (B, T) (all when None), so call this on the whole
         night before cutting it into windows.
@@ -85,8 +97,13 @@ class EEGVLMNightEncoder(nn.Module):
         z = (torch.nan_to_num(features, nan=0.0) - self.feature_mean) / self.feature_std
         z = torch.where(present, z.clamp(-_Z_CLIP, _Z_CLIP), torch.zeros_like(z))
         counted = present if valid is None else present & valid[..., None]
-        centred = torch.where(present, (z - _nan_median(z, counted)).clamp(-_Z_CLIP, _Z_CLIP), torch.zeros_like(z))
-        return torch.cat([z, centred, present.to(z.dtype)], dim=-1)
+        off_median = z - _nan_median(z, counted)  # (B, T, F)
+        centred = torch.where(present, off_median.clamp(-_Z_CLIP, _Z_CLIP), torch.zeros_like(z))
+        views = [z, centred]
+        if self.feature_scale:
+            scaled = (off_median / _nan_spread(off_median, counted)).clamp(-_Z_CLIP, _Z_CLIP)
+            views.append(torch.where(present, scaled, torch.zeros_like(z)))
+        return torch.cat([*views, present.to(z.dtype)], dim=-1)
 
     def embed(self, image_embeds=None, features=None, *, valid=None, image_present=None, features_present=None):
         """One vector per epoch, ``(B, T, H)``.

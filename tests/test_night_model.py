@@ -73,6 +73,21 @@ def test_night_centred_features_ignore_a_constant_offset(tiny_tokenizer):
     assert not torch.allclose(a[..., :N_FEAT], b[..., :N_FEAT])  # the absolute level is still seen
 
 
+def test_night_scaled_features_ignore_how_far_a_montage_spreads_the_stages(tiny_tokenizer):
+    """``night_feature_scale``: a fourth view, the night-centred features over their night spread, the same when
+    every feature's night is stretched about its median; off by default (older models load unchanged)."""
+    assert night_model(tiny_tokenizer).model.night_encoder.feature_proj.in_features == 3 * N_FEAT
+    enc = night_model(tiny_tokenizer, night_feature_scale=True).model.night_encoder
+    assert enc.feature_proj.in_features == 4 * N_FEAT
+    x = torch.rand(1, 40, N_FEAT) * 2 - 1  # within the clip (8 SDs) before and after the stretch
+    med = x.median(dim=1, keepdim=True).values
+    stretched = med + torch.tensor([2.0, 0.5, 3.0, 1.0]) * (x - med) + 1.0
+    a, b = enc.feature_inputs(x), enc.feature_inputs(stretched)
+    torch.testing.assert_close(a[..., 2 * N_FEAT : 3 * N_FEAT], b[..., 2 * N_FEAT : 3 * N_FEAT])  # scaled view
+    assert not torch.allclose(a[..., N_FEAT : 2 * N_FEAT], b[..., N_FEAT : 2 * N_FEAT])  # the centred one moves
+    assert (a[..., 3 * N_FEAT :] == 1).all()  # presence last
+
+
 def test_missing_features_are_masked_not_propagated(tiny_tokenizer):
     model = night_model(tiny_tokenizer)
     feats = np.random.default_rng(1).normal(size=(6, N_FEAT))
@@ -257,3 +272,31 @@ def test_montage_jitter_equals_measuring_a_scaled_signal(monkeypatch):
     got = montage_jitter(torch.from_numpy(before), FixedGain(), list(range(9))).numpy()
     np.testing.assert_allclose(got[1:], after[1:], rtol=1e-9)
     assert np.isnan(got[0, 3])
+
+
+def test_real_night_cv_scores_whole_nights_50_hz_nights_and_excerpts(tiny_tokenizer, monkeypatch):
+    """The real-night cross-validation of ``night --ablation``: every real night tested once, whole, as a 50-Hz
+    recording and cut into 30-min excerpts; with ``unseen`` only that derivation is tested and none trains."""
+    import argparse
+
+    from eeg_vlm.train import night
+    from eeg_vlm.train.night_data import NightSequence, feature_names
+
+    rng = np.random.default_rng(0)
+    model = night_model(tiny_tokenizer, night_hidden_size=8)  # the CV's fresh encoders read feature_names()
+
+    def seq(subject, channel, source):
+        stages = np.repeat(rng.integers(0, 5, 12), 10)  # 120 epochs: two 30-min excerpts
+        feats = rng.normal(size=(120, len(feature_names()))).astype(np.float32)
+        return NightSequence(f"SC40{subject}1E0/{channel}", subject, source, stages, feats, None)
+
+    reals = [seq(s, c, "real") for s in range(6) for c in ("EEG Fpz-Cz", "EEG Pz-Oz")]
+    sims = [seq(s, "EEG C4-M1", "sim") for s in range(6)]
+    args = argparse.Namespace(encoder="gru", hidden_size=8, seed=0, feature_scale=False, epochs=1, real_repeats=1)
+    whole, low, excerpts = night._real_cv(model, args, sims, reals, True, False, True, True)
+    assert whole["n"] == low["n"] == excerpts["n"] == 12 * 120
+    seen, train = [], night.train_night_encoder
+    monkeypatch.setattr(night, "train_night_encoder",
+                        lambda m, tr, va, **k: (seen.extend(s.name for s in tr + va), train(m, tr, va, **k))[1])
+    only = night._real_cv(model, args, sims, reals, True, False, True, True, unseen="EEG Pz-Oz")[0]
+    assert only["n"] == 6 * 120 and seen and not any(n.endswith("/EEG Pz-Oz") for n in seen)
