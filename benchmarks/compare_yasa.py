@@ -2,7 +2,8 @@
 
 Run (from the project root)::
 
-    python benchmarks/compare_yasa.py [--model DIR] [--excerpts 1 2 3 4] [--methods EEG-VLM YASA GSSC] [--json OUT.json]
+    python benchmarks/compare_yasa.py [--model DIR] [--night-inputs both|features|image] [--excerpts 1 2 3 4]
+        [--methods EEG-VLM YASA GSSC] [--json OUT.json]
 
 GSSC is a benchmark-only dependency; install it without its dependency list so it cannot replace the CPU torch
 (without it the script prints this command and compares EEG-VLM and YASA)::
@@ -116,8 +117,11 @@ def stage_gssc(ex: dreams.Excerpt, infer) -> tuple[list, str]:
         return gssc_adapter.stage_gssc(ex.signal_uv, ex.sampling_rate, ex.channel, infer)
 
 
-def run(excerpts, model, methods=METHODS) -> dict:
-    """Metrics of ``methods`` (names from :data:`METHODS`, all available) on the DREAMS ``excerpts``."""
+def run(excerpts, model, methods=METHODS, night_inputs=None) -> dict:
+    """Metrics of ``methods`` (names from :data:`METHODS`, all available) on the DREAMS ``excerpts``.
+    ``night_inputs``: what EEG-VLM's night model reads for this run (a copy's ``config.night_inputs``; None: as saved)."""
+    import copy
+
     import eeg_vlm
 
     methods = tuple(methods)
@@ -125,6 +129,9 @@ def run(excerpts, model, methods=METHODS) -> dict:
     if "EEG-VLM" in methods:
         t0 = time.perf_counter()
         model = eeg_vlm.staging.load_staging_model(None if model is None else str(model))  # once, for every excerpt
+        if night_inputs is not None:  # a copy: the cached model keeps its saved setting
+            model = copy.deepcopy(model)
+            model[0].config.night_inputs = night_inputs
         out["model_load_sec"] = time.perf_counter() - t0
     if "GSSC" in methods:
         t0 = time.perf_counter()
@@ -157,7 +164,9 @@ def run(excerpts, model, methods=METHODS) -> dict:
         out["excerpts"][f"excerpt{number}"] = row
     out["pooled"] = {method: {**metrics(*pooled[method]),
                               "recall": {s: r for s, (r, _) in recall_per_stage(*pooled[method]).items()},
-                              "predicted": {s: pooled[method][1].count(s) for s in (*STAGES, "UNS")}}
+                              "predicted": {s: pooled[method][1].count(s) for s in (*STAGES, "UNS")},
+                              "confusion": {t: {s: sum(1 for a, b in zip(*pooled[method]) if a == t and b == s)
+                                                for s in (*STAGES, "UNS")} for t in STAGES}}
                      for method in methods}
     out["support"] = {s: n for s, (_, n) in recall_per_stage(*pooled[methods[0]]).items()}
     return out
@@ -210,6 +219,13 @@ def print_report(res: dict, model_label: str) -> None:
         pred = res["pooled"][method]["predicted"]
         print(f"{method:<8} " + " ".join(f"{pred[s]:>10}" for s in STAGES)
               + (f"  (+{pred['UNS']} unscored)" if pred["UNS"] else ""))
+    print("pooled confusion (rows: expert stage; columns: the method's)")
+    for method in methods:
+        conf = res["pooled"][method]["confusion"]
+        print(f"{method:<8} " + " ".join(f"{s:>5}" for s in STAGES))
+        for t in STAGES:
+            print(f"{'  ' + t:<8} " + " ".join(f"{conf[t][s]:>5}" for s in STAGES)
+                  + (f"  (+{conf[t]['UNS']} unscored)" if conf[t]["UNS"] else ""))
     if "EEG-VLM" in methods:
         print()
     for other in (m for m in methods if m != "EEG-VLM" and "EEG-VLM" in methods):
@@ -223,6 +239,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None,
                     help="EEG-VLM model directory or Hub id (default: the embedded default model)")
+    ap.add_argument("--night-inputs", default=None, choices=("both", "features", "image"),
+                    help="what EEG-VLM's night model reads for this run (default: the model's config.night_inputs)")
     ap.add_argument("--excerpts", type=int, nargs="+", default=[1, 2, 3, 4], choices=sorted(dreams.SAMPLING_RATES),
                     help="DREAMS excerpts to evaluate (default: 1 2 3 4)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD",
@@ -250,7 +268,9 @@ def main(argv=None) -> int:
 
     try:
         model_label = str(args.model) if args.model else f"embedded default ({eeg_vlm.default_model_path()})"
-        res = run(args.excerpts, args.model, methods)
+        if args.night_inputs:
+            model_label += f", night_inputs={args.night_inputs!r}"
+        res = run(args.excerpts, args.model, methods, night_inputs=args.night_inputs)
     except (ValueError, OSError) as err:  # a missing default model or a bad --model: no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -324,6 +324,9 @@ def main(argv=None) -> int:
     p.add_argument("--install", action="store_true", help="copy into eeg_vlm/default_model when it beats the "
                    "per-epoch stage head on the held-out simulated subjects")
     args = p.parse_args(argv)
+    if args.real_repeats < 1:  # before the model and nights are loaded
+        p.error(f"--real-repeats: received {args.real_repeats}, expected an int >= 1 (1 reads every real night once "
+                "per pass, like a simulated one)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..staging import load_staging_model
     from ..threads import choose_threads
