@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eeg_vlm import measurements_eeg_vlm  # noqa: E402
 from eeg_vlm.dataset_builder import features  # noqa: E402
 from eeg_vlm.simulation import generator as simulate  # noqa: E402
 from eeg_vlm.simulation.hypnograms import random_hypnogram  # noqa: E402
@@ -75,13 +76,18 @@ def real():
     return pd.concat(frames, ignore_index=True)
 
 
+def _hit(a, b):
+    """Does event ``a`` (start, end in s) overlap any row of ``b``?"""
+    return bool(np.any((b[:, 0] < a[1]) & (b[:, 1] > a[0]))) if len(b) else False
+
+
 def spindle_agreement():
     """Event-level recall/precision/F1 of the spindle detector against each DREAMS expert."""
     rows = []
     for i in RATES:
         epochs, fs, _ = dreams_excerpt(i)
         epochs = epochs - epochs.mean(axis=1, keepdims=True)
-        _, keep, s, e = features._spindle_events(epochs, fs)
+        _, keep, s, e = measurements_eeg_vlm._spindle_events(epochs, fs)
         det = np.c_[s[keep], e[keep]] / fs
         for scorer in (1, 2):
             path = DREAMS / f"Visual_scoring{scorer}_excerpt{i}.txt"
@@ -91,9 +97,8 @@ def spindle_agreement():
             if len(marks) == 0:
                 continue
             truth = np.c_[marks[:, 0], marks[:, 0] + marks[:, 1]]
-            hit = lambda a, b: np.any((b[:, 0] < a[1]) & (b[:, 1] > a[0])) if len(b) else False
-            rec = np.mean([hit(t, det) for t in truth])
-            prec = np.mean([hit(d, truth) for d in det]) if len(det) else 0.0
+            rec = np.mean([_hit(t, det) for t in truth])
+            prec = np.mean([_hit(d, truth) for d in det]) if len(det) else 0.0
             f1 = 2 * rec * prec / (rec + prec) if rec + prec else 0.0
             rows.append({"excerpt": i, "scorer": scorer, "expert": len(truth),
                          "detected": len(det), "recall": rec, "precision": prec, "f1": f1})

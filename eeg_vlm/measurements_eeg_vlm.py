@@ -39,7 +39,15 @@ _MIN_SECONDS = 30.0              # one scoring epoch
 _SW_PTP = 75.0                   # uV, AASM slow-wave amplitude criterion (peak-to-peak)
 _SW_PERIOD = (0.4, 2.5)          # s; 0.5-2 Hz waves with some tolerance for filter ringing
 _SP_DUR = (0.5, 2.0)             # s, AASM-like spindle duration
-_SP_HI, _SP_LO = 3.0, 2.2        # x median sigma envelope: detection / extent (tuned on DREAMS)
+# Spindle thresholds, multiples of the epoch's median sigma envelope (robust to the spindles themselves), fitted to no
+# recording. Extent: Nir et al. 2011 (Neuron 70:153) take a spindle's extent down to the Hilbert envelope's mean + 1 SD;
+# on a Gaussian background the envelope is Rayleigh(s) (mean s*sqrt(pi/2), SD s*sqrt(2 - pi/2), median s*sqrt(2 ln 2)),
+# which is 1.62x the median. Detection: Nir's mean + 3 SD (2.73x) fires 0.4 times per 30-s epoch of spindle-free 1/f
+# noise, because their mean and SD come from whole nights, spindles included; 3.5x is the smallest half-unit multiple
+# whose false-alarm rate on that background is under 1 per 20 epochs (0.025; tests/test_features.py checks it).
+_RAYLEIGH_MEAN, _RAYLEIGH_SD, _RAYLEIGH_MEDIAN = np.sqrt(np.pi / 2), np.sqrt(2 - np.pi / 2), np.sqrt(2 * np.log(2))
+_SP_HI = 3.5                     # x median sigma envelope: detection
+_SP_LO = (_RAYLEIGH_MEAN + _RAYLEIGH_SD) / _RAYLEIGH_MEDIAN  # 1.62 x median sigma envelope: extent (Nir et al. 2011)
 _SP_FLOOR = 4.0                  # uV envelope (~8 uV peak-to-peak): weakest spindle we accept
 _SP_REL = 0.2                    # min sigma share of 1-30 Hz power inside a spindle (YASA's default)
 _KC_PTP, _KC_DUR = 75.0, (0.5, 1.5)  # uV, s
