@@ -303,7 +303,7 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         from .feature_extraction_eeg_vlm import EEGVLMFeatureExtractor
         from .explanation import night_explanation
         from .faithfulness import check_claims
-        from .grounding import grounded_prompt
+        from .grounding import STAGED_NEIGHBOURS, grounded_prompt
         from .processing_eeg_vlm import STAGING_PROMPT
         from .train.evaluate import generate_cot
 
@@ -315,7 +315,10 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                                      emg_epochs=None if emg is None else emg[around])
         feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
-        prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1))
+        k = STAGED_NEIGHBOURS  # the night's staging around each epoch goes into its prompt too
+        prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
+                                    stage=stages[i], stages_before=stages[max(0, i - k) : i],
+                                    stages_after=stages[i + 1 : i + 1 + k])
                     for i in indices] if ground else STAGING_PROMPT)
         with torch_threads(num_threads) as threads:  # chosen again: the load may have changed since
             logger.info("explaining %d epoch(s) with %d torch thread(s)", len(indices), threads)

@@ -89,6 +89,37 @@ def test_grounded_prompt_cites_every_number_in_the_cot_phrase():
     assert said == cited  # same claim types, same numbers, same order: the model can copy them
 
 
+def test_grounded_prompt_states_the_staged_neighbours():
+    from eeg_vlm.reasoning.grounding import grounded_prompt
+
+    prompt = grounded_prompt(N3, stage="N3", stages_before=["N2", "N3"], stages_after=["N3"])
+    assert prompt.splitlines()[-1] == ("Staged with the whole night: this epoch N3; the 2 epochs before it (oldest "
+                                       "first) N2, N3; the epoch after it N3.")
+    assert "Staged" not in grounded_prompt(N3)  # a night not staged: no staging sentence
+    assert "the recording starts here" in grounded_prompt(N3, stage="W", stages_after=["W"])
+    with pytest.raises(ValueError, match="stage: received None with staged neighbours"):
+        grounded_prompt(N3, stages_before=["N2"])
+
+
+def test_stage_night_prompts_state_the_nights_stages(tiny_model_dir, monkeypatch):
+    import eeg_vlm
+    from eeg_vlm.reasoning.grounding import staged_sentence
+    from eeg_vlm.train import evaluate
+
+    seen = []
+    original = evaluate.generate_cot
+
+    def spy(*args, **kwargs):
+        seen.extend(kwargs["prompt"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "generate_cot", spy)
+    result = eeg_vlm.stage_night(eeg_vlm.sample_night_path(), model=tiny_model_dir, explain=[0, 7], progress=False)
+    st = result.stages
+    assert seen[0].splitlines()[-1] == staged_sentence(st[0], [], st[1:6])
+    assert seen[1].splitlines()[-1] == staged_sentence(st[7], st[2:7], st[8:13])
+
+
 def test_night_result_carries_checked_claims_for_explained_epochs(tiny_model_dir):
     import eeg_vlm
 

@@ -173,6 +173,31 @@ def test_counterfactual_rows_restate_redrawn_numbers_and_the_rules_follow_them(t
         assert rule == stage_from_features({k: said.get(k, math.nan) for k in EEG_KEYS})
 
 
+def test_grounded_prompts_state_the_staged_night_around_each_epoch(tiny_dataset):
+    from datasets import load_from_disk
+
+    from eeg_vlm.reasoning.cot import STAGES
+    from eeg_vlm.reasoning.grounding import staged_sentence
+    from eeg_vlm.train.grounded_data import grounded_columns
+
+    rows = load_from_disk(str(tiny_dataset))["train"]
+    stages, recordings = [STAGES[int(s)] for s in rows["stage"]], rows["recording"]
+    prompts, answers = grounded_columns(rows)
+
+    def expected(i, staged):  # up to 5 each side, within the epoch's own recording
+        same = [j for j in range(i - 5, i + 6) if 0 <= j < len(rows) and recordings[j] == recordings[i]]
+        return staged_sentence(staged[i], [staged[j] for j in same if j < i], [staged[j] for j in same if j > i])
+
+    for i, (prompt, answer) in enumerate(zip(prompts, answers)):
+        assert prompt.splitlines()[-1] == expected(i, stages)  # training: the expert stages, as the answer's
+        assert answer.splitlines()[-1] == f"Stage: {stages[i]}"
+    model_stages = ["REM"] * len(rows)  # evaluation: the model's own stages, never the expert's
+    evaluated = grounded_columns(rows, staged=[4] * len(rows))[0]
+    assert all(p.splitlines()[-1] == expected(i, model_stages) for i, p in enumerate(evaluated))
+    with pytest.raises(ValueError, match="staged: received 2 stages"):
+        grounded_columns(rows, staged=["W", "W"])
+
+
 def test_neighbours_stop_at_recording_boundaries(tiny_dataset):
     from datasets import load_from_disk
 

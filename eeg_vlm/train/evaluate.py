@@ -108,10 +108,11 @@ def evaluate_model(model, processor, dataset, *, batch_size=32, generate=False, 
         n = len(idx)
         rows = dataset.select(idx)
         prompts = STAGING_PROMPT
-        if ground:  # the measured features of each epoch (and of its neighbours) go into its prompt
+        if ground:  # the measured features of each epoch (and of its neighbours) go into its prompt, and the
+            # stages the model itself gives the epoch and its neighbours (never the expert's: they are what is scored)
             from .grounded_data import grounded_columns
 
-            prompts = grounded_columns(dataset, eeg_only=eeg_only)[0]
+            prompts = grounded_columns(dataset, eeg_only=eeg_only, staged=head)[0]
             prompts = [prompts[i] for i in idx]
         texts = generate_cot(model, processor, _images(rows), prompt=prompts, max_new_tokens=max_new_tokens,
                              batch_size=max(1, batch_size // 4), progress=progress)

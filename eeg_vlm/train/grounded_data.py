@@ -1,4 +1,5 @@
-"""Grounded training and evaluation rows: each epoch's prompt carries its measured features and its neighbours'.
+"""Grounded training and evaluation rows: each epoch's prompt carries its measured features and its neighbours', and
+the night's staging around it (the expert stages in training, the model's in evaluation).
 
     python -m eeg_vlm.train sft --ground_prompts --drop_eog_emg 0.4 ...
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..dataset_builder.cot import STAGES, make_cot
 from ..faithfulness import EEG_KEYS
-from ..grounding import grounded_prompt
+from ..grounding import STAGED_NEIGHBOURS, grounded_prompt
 
 #: how a dropped row loses its channels: both (an EEG-only recording) twice as often as either one alone
 DROP_MODES = (("eye_movement_count", "emg_rms_uv"), ("eye_movement_count", "emg_rms_uv"), ("eye_movement_count",),
@@ -66,8 +67,19 @@ def spread_indices(n_rows: int, n: int | None) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_rows - 1, n).round()})
 
 
+def _staged_context(rows: list[dict], staged: list[str]) -> list[dict]:
+    """Per row: its stage in ``staged`` and up to :data:`STAGED_NEIGHBOURS` staged neighbours each side (same
+    recording), as ``grounded_prompt`` keywords."""
+    out, k = [], STAGED_NEIGHBOURS
+    for i, row in enumerate(rows):
+        same = [j for j in range(i - k, i + k + 1) if 0 <= j < len(rows) and rows[j]["recording"] == row["recording"]]
+        out.append({"stage": staged[i], "stages_before": [staged[j] for j in same if j < i],
+                    "stages_after": [staged[j] for j in same if j > i]})
+    return out
+
+
 def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = False, counterfactual: float = 0.0,
-                     seed: int = 0) -> tuple[list[str], list[str]]:
+                     staged=None, seed: int = 0) -> tuple[list[str], list[str]]:
     """The grounded prompt and the answer of every row.
 
     Parameters
@@ -83,6 +95,10 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
         Fraction of rows (0-1) whose rule-deciding numbers (slow waves, alpha, spindles, K-complexes, eye
         movements, chin EMG, beta) are redrawn at random, prompt and answer alike, image and expert stage kept:
         the answer's rule step must then follow the stated numbers, not the look of the image. Training only.
+    staged : sequence of int or str, optional
+        The stage of every row as the night was staged (indices into W, N1, N2, N3, REM or names), stated in each
+        prompt with its staged neighbours (``grounding.staged_sentence``). Default: the expert stages (training,
+        where the answer's stage and neighbour stages are the expert's too). Evaluation passes the model's own.
     seed : int
         Seed of the drop draw (deterministic).
 
@@ -95,6 +111,11 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
             raise ValueError(f"{name}: received {value!r}, expected a fraction of rows between 0 and 1.")
     rows = _table(dataset)
     context = _neighbours(rows)
+    staged = [row["stage"] for row in rows] if staged is None else list(staged)
+    if len(staged) != len(rows):
+        raise ValueError(f"staged: received {len(staged)} stages, expected one per row ({len(rows)}); pass the "
+                         "staged night's stages in the dataset's row order.")
+    staging = _staged_context(rows, [s if isinstance(s, str) else STAGES[int(s)] for s in staged])
     question = dataset[0]["messages"][0]["content"]
     question = next(part["text"] for part in question if part["type"] == "text")
     rng = np.random.default_rng(seed)
@@ -114,7 +135,7 @@ def grounded_columns(dataset, *, drop_eog_emg: float = 0.0, eeg_only: bool = Fal
         # `cot` column from float64 values, and ~2 % of rows round a half-percent the other way
         answers.append(make_cot(feats, STAGES[int(row["stage"])], **ctx))
         prompts.append(grounded_prompt(feats, question, prev_features=ctx["prev_features"],
-                                       next_features=ctx["next_features"]))
+                                       next_features=ctx["next_features"], **staging[i]))
     return prompts, answers
 
 
