@@ -35,3 +35,30 @@ def test_default_model_loads_with_auto_classes_and_scores_one_epoch():
     assert probs.shape == (1, 5)
     torch.testing.assert_close(probs.sum(), torch.tensor(1.0))
     assert model.config.stage_labels[int(probs.argmax())] == "N3"  # 120-uV 1-Hz waves over the whole epoch
+
+
+def test_visual_from_keeps_the_visual_side_and_stage_head_and_nothing_else(tiny_model_dir, tiny_tokenizer, tmp_path):
+    """default-model --visual-from: phase 1 taken from a model, the projector and LM left as freshly built."""
+    import shutil
+
+    from conftest import tiny_config, tiny_processor
+
+    from eeg_vlm import EEGVLMForConditionalGeneration
+    from eeg_vlm.train.default_model import VISUAL_SIDE, visual_side_from
+    from eeg_vlm.train.modeling_setup import load_model
+
+    torch.manual_seed(1)
+    fresh = EEGVLMForConditionalGeneration(tiny_config(tiny_tokenizer))
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    src = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, src)  # the shared fixture is not written to
+    (src / "metrics.json").write_text(json.dumps({"training": {"phase1_history": [1]}}))
+    visual_side_from(src, fresh, tiny_processor(tiny_tokenizer, fresh.config), tmp_path / "phase1")
+    source, _ = load_model(str(src))
+    saved, _ = load_model(str(tmp_path / "phase1"))
+    for k, v in saved.state_dict().items():
+        want = source.state_dict()[k] if k.startswith(VISUAL_SIDE) else before[k]
+        assert torch.equal(v, want), k
+    assert any(k.startswith("model.stage_head.") for k in saved.state_dict())
+    info = json.loads((tmp_path / "phase1" / "phase1.json").read_text())
+    assert info == {"phase1_history": [1], "visual_from": str(src)}

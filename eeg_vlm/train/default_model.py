@@ -2,6 +2,7 @@
 
     python -m eeg_vlm.train default-model --out runs/rds [--subjects 6] [--seed 0] [--install]
         [--real-features ../shared/data/sleep-edf20-features] [--words-from eeg_vlm/default_model]
+        [--visual-from eeg_vlm/default_model]                           # keep phase 1, retrain only the words
         [--layout spectral --image-size 160 --row-seconds 3.75]     # the defaults: the embedded model's rendering
 
 1. The training nights: the 20 real Sleep-EDF-20 nights replayed epoch by epoch (their real stages and band powers;
@@ -125,6 +126,31 @@ def simulate_training_nights(sim: Path, *, subjects: int, seed: int, hours=None,
         (sim / ".done").write_text("ok")
 
 
+VISUAL_SIDE = ("model.vision_tower.", "model.enhancement.", "model.alignment.", "model.stage_head.", "model.cnn.")
+
+
+def visual_side_from(source: Path, model, processor, dest: Path) -> None:
+    """Phase 1 taken from ``source`` (e.g. the shipped model) instead of trained: ``model`` (built as phase 1 builds
+    it, projector and LM untrained) with the visual side and stage head of ``source``, saved to ``dest`` with
+    ``processor`` and the phase-1 record of ``source``'s ``metrics.json`` when it has one. For retraining only the
+    words."""
+    from .modeling_setup import load_model
+
+    src = load_model(str(source))[0]
+    state = {k: v for k, v in src.state_dict().items() if k.startswith(VISUAL_SIDE)}
+    missing = [k for k in state if k not in model.state_dict()]
+    if missing:
+        raise ValueError(f"visual_from: {source} has another visual architecture (missing {missing[:3]}); train "
+                         "phase 1 instead (omit --visual-from) or pass a model of the same preset and rendering.")
+    model.load_state_dict(state, strict=False)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    metrics = Path(source) / "metrics.json"
+    record = json.loads(metrics.read_text()).get("training", {}) if metrics.is_file() else {}
+    info = {k: record[k] for k in ("phase1_history", "phase1_best_validation_macro_f1") if k in record}
+    (dest / "phase1.json").write_text(json.dumps({**info, "visual_from": str(source)}, indent=1))
+
+
 def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
     """``dest`` = the visual side (tower, enhancement, alignment, stage head) of ``visual_dir`` with the projector,
     LM and tokenizer of ``words_dir`` (e.g. the shipped model): retrain the stage head, keep the words."""
@@ -132,8 +158,7 @@ def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
 
     visual, _ = load_model(str(visual_dir))
     model, processor = load_model(str(words_dir))
-    keep = ("model.vision_tower.", "model.enhancement.", "model.alignment.", "model.stage_head.", "model.cnn.")
-    state = {k: v for k, v in visual.state_dict().items() if k.startswith(keep)}
+    state = {k: v for k, v in visual.state_dict().items() if k.startswith(VISUAL_SIDE)}
     missing = [k for k in state if k not in model.state_dict()]
     if missing:
         raise ValueError(f"words_from: {words_dir} has another visual architecture (missing {missing[:3]}); "
@@ -146,7 +171,8 @@ def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
 def run(out, *, subjects=6, seed=0, phase1_epochs=2, phase2_steps=300, phase2_samples=3000, generate_n=40,
         hours=None, extra_channels=(), ground=True, phase3_steps=1600, phase3_samples=12800, drop_eog_emg=0.4,
         phase4_steps=600, phase4_samples=4800, counterfactual=0.5, replay=True, real_features=None,
-        words_from=None, layout="spectral", image_size=160, row_seconds=3.75, progress=True) -> dict:
+        words_from=None, visual_from=None, layout="spectral", image_size=160, row_seconds=3.75,
+        progress=True) -> dict:
     from datasets import load_from_disk
     from trl import ModelConfig, SFTConfig
 
@@ -197,6 +223,9 @@ def run(out, *, subjects=6, seed=0, phase1_epochs=2, phase2_steps=300, phase2_sa
         model, processor = build_from_preset("small", cot_corpus(train_ds),
                                              EEGVLMImageProcessor(**renderer).to_dict(),
                                              split_digits=False)
+        if visual_from is not None:  # phase 1 kept from an earlier model: only the words are trained
+            visual_side_from(Path(visual_from), model, processor, phase1)
+    if not (phase1 / "model.safetensors").exists():
         info = train_visual_side(model, processor, visual_train, val_ds, epochs=phase1_epochs, seed=seed,
                                  progress=progress)
         model.save_pretrained(phase1)
@@ -253,6 +282,7 @@ def run(out, *, subjects=6, seed=0, phase1_epochs=2, phase2_steps=300, phase2_sa
         result["shipped_stage_head_same_split"] = classification_metrics(test_ds["stage"], probs.argmax(-1))
     result["training"] = {**info, "subjects": subjects, "seed": seed, "phase2_steps": phase2_steps,
                           "replayed_real_nights": replay, "words_from": None if words_from is None else str(words_from),
+                          "visual_from": None if visual_from is None else str(visual_from),
                           "phase1_extra_channels": list(extra_channels), "grounded_prompts": ground,
                           "phase3_steps": phase3_steps, "phase3_samples": phase3_samples,
                           "phase2_samples": phase2_samples, "drop_eog_emg": drop_eog_emg,
@@ -336,6 +366,9 @@ def main(argv=None) -> int:
     p.add_argument("--words-from", default=None,
                    help="keep the projector, LM and tokenizer of this model (e.g. eeg_vlm/default_model) and retrain "
                         "only the visual side and stage head")
+    p.add_argument("--visual-from", default=None,
+                   help="take phase 1 (visual side, stage head) from this model (e.g. eeg_vlm/default_model) and "
+                        "train only the words")
     p.add_argument("--layout", default="spectral", choices=("trace", "spectral"),
                    help="rendering of the training images (default spectral: the embedded model's; trace: the first "
                         "models')")
@@ -353,8 +386,8 @@ def main(argv=None) -> int:
                  phase3_samples=args.phase3_samples, drop_eog_emg=args.drop_eog_emg,
                  phase4_steps=args.phase4_steps, phase4_samples=args.phase4_samples,
                  counterfactual=args.counterfactual, replay=args.replay, real_features=args.real_features,
-                 words_from=args.words_from, layout=args.layout, image_size=args.image_size,
-                 row_seconds=args.row_seconds, progress=not args.quiet)
+                 words_from=args.words_from, visual_from=args.visual_from, layout=args.layout,
+                 image_size=args.image_size, row_seconds=args.row_seconds, progress=not args.quiet)
     head = result["stage_head"]
     print(f"held-out stage head: accuracy={head['accuracy']:.3f} macro_f1={head['macro_f1']:.3f} "
           f"kappa={head['cohen_kappa']:.3f} (n={head['n']})")

@@ -397,11 +397,15 @@ def main(argv=None) -> int:
 
             from .default_model import PACKAGE_DIR, install
 
-            shipped = json.loads((PACKAGE_DIR / "metrics.json").read_text())  # the words' and head's records stay
+            # the words' and head's records stay: those of --model when it has them (a freshly trained words model),
+            # else the package's (the embedded model retrained in place)
+            base = Path(args.model) / "metrics.json" if args.model else None
+            shipped = json.loads((base if base and base.is_file() else PACKAGE_DIR / "metrics.json").read_text())
             shipped["night_model"] = {k: v for k, v in results.items() if k != "splits"}
             (out / "model" / "metrics.json").write_text(json.dumps(shipped, indent=1))
-            if (PACKAGE_DIR / "README.md").exists():
-                shutil.copy(PACKAGE_DIR / "README.md", out / "model" / "README.md")
+            card = Path(args.model) / "README.md" if args.model else PACKAGE_DIR / "README.md"  # the model card
+            if card.exists():
+                shutil.copy(card, out / "model" / "README.md")
             install(out / "model", force=True)
     return 0
 
