@@ -209,7 +209,7 @@ def _explain_indices(explain, n: int) -> list[int]:
 def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, model=None, explain=False,
                 ground: bool = True, eog_emg=None, progress: bool = True,
                 batch_size: int = DEFAULT_BATCH_SIZE, num_threads: int | None = None,
-                night_level: bool = True) -> NightResult:
+                night_level: bool = True, night_stages=None, night_offset: int = 0) -> NightResult:
     """Stage every 30-s epoch of a night.
 
     Parameters
@@ -238,6 +238,13 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
         epoch)`` at its own rate, or None for an absent channel; the explanations cite rapid eye movements and chin
         tone measured on them. Default: read from the EDF when ``data`` is a path (``eeg_vlm.io.eog_emg``), none
         otherwise (the explanation then says "no EOG channel" / "no EMG channel").
+    night_stages : sequence of str, optional
+        When ``data`` is an excerpt of a night already staged (the Space explains one epoch from it and its
+        neighbours): the whole night's stages. The explanations then state and cite the night's staging around each
+        epoch (its stage and :data:`~eeg_vlm.reasoning.grounding.STAGED_NEIGHBOURS` neighbours a side), exactly as
+        when the whole night is explained. Default: this call's own stages.
+    night_offset : int
+        Index in ``night_stages`` of the first epoch of ``data``.
     progress : bool
         Show progress bars.
     batch_size : int
@@ -315,19 +322,21 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                                      emg_epochs=None if emg is None else emg[around])
         feats = dict(zip(around, measured))
         images = [renderer.render(windows[i], rec.sampling_rate)[0] for i in indices]
+        night, at = _night_stages(stages, night_stages, night_offset, n)
         k = STAGED_NEIGHBOURS  # the night's staging around each epoch goes into its prompt too
         prompts = ([grounded_prompt(feats[i], prev_features=feats.get(i - 1), next_features=feats.get(i + 1),
-                                    stage=stages[i], stages_before=stages[max(0, i - k) : i],
-                                    stages_after=stages[i + 1 : i + 1 + k])
+                                    stage=night[at + i], stages_before=night[max(0, at + i - k) : at + i],
+                                    stages_after=night[at + i + 1 : at + i + 1 + k])
                     for i in indices] if ground else STAGING_PROMPT)
         with torch_threads(num_threads) as threads:  # chosen again: the load may have changed since
             logger.info("explaining %d epoch(s) with %d torch thread(s)", len(indices), threads)
             texts = generate_cot(net, processor, images, prompt=prompts, progress=progress)
         for i, text in zip(indices, texts):
             # the text speaks for this night: its staged stage and staged neighbours, no training-label wording
-            prev_stage = stages[i - 1] if i > 0 and stages[i - 1] in STAGES else None
-            next_stage = stages[i + 1] if i + 1 < n and stages[i + 1] in STAGES else None
-            reasoning[i] = night_explanation(text, stages[i], prev_stage=prev_stage, next_stage=next_stage)
+            j = at + i  # the epoch in the night whose staging the text speaks for
+            prev_stage = night[j - 1] if j > 0 and night[j - 1] in STAGES else None
+            next_stage = night[j + 1] if j + 1 < len(night) and night[j + 1] in STAGES else None
+            reasoning[i] = night_explanation(text, night[j], prev_stage=prev_stage, next_stage=next_stage)
             claims[i] = check_claims(reasoning[i], feats[i], prev_features=feats.get(i - 1),
                                      next_features=feats.get(i + 1), prev_stage=prev_stage, next_stage=next_stage)
     return NightResult(stages=stages, probabilities=probs, confidence=confidence.astype(np.float32),
@@ -335,6 +344,17 @@ def stage_night(data, *, sampling_rate=None, channel=None, channel_names=None, m
                        epoch_sec=renderer.epoch_seconds, start_datetime=rec.start_datetime, channel=rec.channel_name,
                        source=rec.source, sampling_rate=rec.original_sampling_rate, bad_epochs=rec.bad_epochs,
                        claims=claims)
+
+
+def _night_stages(stages, night_stages, offset, n) -> tuple[list, int]:
+    """The staging the explanations speak for, and where this call's first epoch sits in it."""
+    if night_stages is None:
+        return list(stages), 0
+    night = [str(s) for s in night_stages]
+    if not (isinstance(offset, (int, np.integer)) and 0 <= offset and offset + n <= len(night)):
+        raise ValueError(f"night_offset: received {offset!r} for a {n}-epoch excerpt and {len(night)} night stages, "
+                         f"expected an integer from 0 to {len(night) - n}; pass the excerpt's first epoch in the night.")
+    return night, int(offset)
 
 
 def _night_features(net, processor, rec, eog, emg) -> np.ndarray:

@@ -462,7 +462,8 @@ def explain(epoch, night) -> str:
     flagged claims highlighted in the text and listed first, each claim listed once.
 
     Only the epoch and its context neighbours are passed to ``eeg_vlm.stage_night``: the model sees the same
-    image as in the whole night, without re-staging the night.
+    image as in the whole night, without re-staging the night, and the night's stages (``night_stages``) for the
+    staging its prompt states and its text cites.
     """
     with _shown_to_user("cannot explain this epoch"):
         epoch = _check_epoch(epoch, night)
@@ -479,7 +480,8 @@ def explain(epoch, night) -> str:
         _, (eog, emg) = _eog_emg(night, first, last)
         eog_emg = tuple(None if x is None else x[first:last] for x in (eog, emg))
         result = eeg_vlm.stage_night(rec.data[first * spe : last * spe], sampling_rate=rec.sampling_rate,
-                                     model=model_spec(), explain=[epoch - first], eog_emg=eog_emg, progress=False)
+                                     model=model_spec(), explain=[epoch - first], eog_emg=eog_emg, progress=False,
+                                     night_stages=night["stages"], night_offset=first)
         if _stale(epoch):
             return gr.skip()
         return reasoning_html(head, result.reasoning[epoch - first], result.claims[epoch - first])

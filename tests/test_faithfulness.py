@@ -120,6 +120,21 @@ def test_stage_night_prompts_state_the_nights_stages(tiny_model_dir, monkeypatch
     assert seen[1].splitlines()[-1] == staged_sentence(st[7], st[2:7], st[8:13])
 
 
+def test_an_excerpt_explained_with_the_nights_stages_reads_as_in_the_whole_night(tiny_model_dir):
+    import eeg_vlm
+
+    rec = eeg_vlm.io.load_recording(eeg_vlm.sample_night_path())
+    whole = eeg_vlm.stage_night(rec.data, sampling_rate=rec.sampling_rate, model=tiny_model_dir, explain=[20],
+                                progress=False)
+    spe = rec.samples_per_epoch
+    part = eeg_vlm.stage_night(rec.data[19 * spe : 22 * spe], sampling_rate=rec.sampling_rate, model=tiny_model_dir,
+                               explain=[1], progress=False, night_stages=whole.stages, night_offset=19)
+    assert part.reasoning[1] == whole.reasoning[20]
+    with pytest.raises(ValueError, match="night_offset: received 478"):
+        eeg_vlm.stage_night(rec.data[19 * spe : 22 * spe], sampling_rate=rec.sampling_rate, model=tiny_model_dir,
+                            explain=[1], progress=False, night_stages=whole.stages, night_offset=478)
+
+
 def test_night_result_carries_checked_claims_for_explained_epochs(tiny_model_dir):
     import eeg_vlm
 
