@@ -352,8 +352,9 @@ def _night_stages(stages, night_stages, offset, n) -> tuple[list, int]:
         return list(stages), 0
     night = [str(s) for s in night_stages]
     if not (isinstance(offset, (int, np.integer)) and 0 <= offset and offset + n <= len(night)):
-        raise ValueError(f"night_offset: received {offset!r} for a {n}-epoch excerpt and {len(night)} night stages, "
-                         f"expected an integer from 0 to {len(night) - n}; pass the excerpt's first epoch in the night.")
+        raise ValueError(f"night_offset: received {offset!r} for a {n}-epoch excerpt and {len(night)} night "
+                         f"stages, expected an integer from 0 to {len(night) - n}; pass the excerpt's first epoch "
+                         "in the night.")
     return night, int(offset)
 
 

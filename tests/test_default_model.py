@@ -62,3 +62,24 @@ def test_visual_from_keeps_the_visual_side_and_stage_head_and_nothing_else(tiny_
     assert any(k.startswith("model.stage_head.") for k in saved.state_dict())
     info = json.loads((tmp_path / "phase1" / "phase1.json").read_text())
     assert info == {"phase1_history": [1], "visual_from": str(src)}
+
+
+def test_words_from_keeps_the_words_and_takes_the_visual_side(tiny_model_dir, tiny_tokenizer, tmp_path):
+    """default-model --words-from: the visual side of the new phase 1, the projector and LM of the given model."""
+    import torch
+    from conftest import tiny_config, tiny_processor
+
+    from eeg_vlm import EEGVLMForConditionalGeneration
+    from eeg_vlm.train.default_model import VISUAL_SIDE, transplant_words
+    from eeg_vlm.train.modeling_setup import load_model
+
+    torch.manual_seed(2)
+    visual = EEGVLMForConditionalGeneration(tiny_config(tiny_tokenizer))
+    visual.save_pretrained(tmp_path / "phase1")
+    tiny_processor(tiny_tokenizer, visual.config).save_pretrained(tmp_path / "phase1")
+    transplant_words(tmp_path / "phase1", tiny_model_dir, tmp_path / "out")
+    words, _ = load_model(str(tiny_model_dir))
+    out, _ = load_model(str(tmp_path / "out"))
+    for k, v in out.state_dict().items():
+        want = visual.state_dict()[k] if k.startswith(VISUAL_SIDE) else words.state_dict()[k]
+        assert torch.equal(v, want), k

@@ -129,6 +129,17 @@ def simulate_training_nights(sim: Path, *, subjects: int, seed: int, hours=None,
 VISUAL_SIDE = ("model.vision_tower.", "model.enhancement.", "model.alignment.", "model.stage_head.", "model.cnn.")
 
 
+def _with_visual_side(visual, model, processor, dest: Path, *, name: str, source, fix: str) -> None:
+    """Save ``model`` (with ``processor``) to ``dest`` after loading the :data:`VISUAL_SIDE` weights of ``visual``."""
+    state = {k: v for k, v in visual.state_dict().items() if k.startswith(VISUAL_SIDE)}
+    missing = [k for k in state if k not in model.state_dict()]
+    if missing:
+        raise ValueError(f"{name}: {source} has another visual architecture (missing {missing[:3]}); {fix}.")
+    model.load_state_dict(state, strict=False)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+
+
 def visual_side_from(source: Path, model, processor, dest: Path) -> None:
     """Phase 1 taken from ``source`` (e.g. the shipped model) instead of trained: ``model`` (built as phase 1 builds
     it, projector and LM untrained) with the visual side and stage head of ``source``, saved to ``dest`` with
@@ -136,15 +147,8 @@ def visual_side_from(source: Path, model, processor, dest: Path) -> None:
     words."""
     from .modeling_setup import load_model
 
-    src = load_model(str(source))[0]
-    state = {k: v for k, v in src.state_dict().items() if k.startswith(VISUAL_SIDE)}
-    missing = [k for k in state if k not in model.state_dict()]
-    if missing:
-        raise ValueError(f"visual_from: {source} has another visual architecture (missing {missing[:3]}); train "
-                         "phase 1 instead (omit --visual-from) or pass a model of the same preset and rendering.")
-    model.load_state_dict(state, strict=False)
-    model.save_pretrained(dest)
-    processor.save_pretrained(dest)
+    _with_visual_side(load_model(str(source))[0], model, processor, dest, name="visual_from", source=source,
+                      fix="train phase 1 instead (omit --visual-from) or pass a model of the same preset and rendering")
     metrics = Path(source) / "metrics.json"
     record = json.loads(metrics.read_text()).get("training", {}) if metrics.is_file() else {}
     info = {k: record[k] for k in ("phase1_history", "phase1_best_validation_macro_f1") if k in record}
@@ -156,16 +160,9 @@ def transplant_words(visual_dir: Path, words_dir: Path, dest: Path) -> None:
     LM and tokenizer of ``words_dir`` (e.g. the shipped model): retrain the stage head, keep the words."""
     from .modeling_setup import load_model
 
-    visual, _ = load_model(str(visual_dir))
     model, processor = load_model(str(words_dir))
-    state = {k: v for k, v in visual.state_dict().items() if k.startswith(VISUAL_SIDE)}
-    missing = [k for k in state if k not in model.state_dict()]
-    if missing:
-        raise ValueError(f"words_from: {words_dir} has another visual architecture (missing {missing[:3]}); "
-                         "train the words instead (omit --words-from)")
-    model.load_state_dict(state, strict=False)
-    model.save_pretrained(dest)
-    processor.save_pretrained(dest)
+    _with_visual_side(load_model(str(visual_dir))[0], model, processor, dest, name="words_from", source=words_dir,
+                      fix="train the words instead (omit --words-from)")
 
 
 def run(out, *, subjects=6, seed=0, phase1_epochs=2, phase2_steps=300, phase2_samples=3000, generate_n=40,
