@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gssc_adapter  # noqa: E402  (GSSC, benchmark-only)
 import real_eeg as dreams  # noqa: E402  (the DREAMS loader)
+from eeg_vlm.configuration_eeg_vlm import NIGHT_INPUTS  # noqa: E402
 
 STAGES = dreams.STAGES
 YASA_MIN_RATE = 100  # Hz; YASA asserts sfreq > 80 and works at 100 Hz, so slower excerpts are upsampled to 100
@@ -119,19 +120,16 @@ def stage_gssc(ex: dreams.Excerpt, infer) -> tuple[list, str]:
 
 def run(excerpts, model, methods=METHODS, night_inputs=None) -> dict:
     """Metrics of ``methods`` (names from :data:`METHODS`, all available) on the DREAMS ``excerpts``.
-    ``night_inputs``: what EEG-VLM's night model reads for this run (a copy's ``config.night_inputs``; None: as saved)."""
-    import copy
-
+    ``night_inputs``: what EEG-VLM's night model reads for this run (``load_staging_model(..., night_inputs=)``,
+    a copy; None: as saved)."""
     import eeg_vlm
 
     methods = tuple(methods)
     out = {"excerpts": {}, "methods": list(methods), "model_load_sec": None, "gssc_load_sec": None}
     if "EEG-VLM" in methods:
         t0 = time.perf_counter()
-        model = eeg_vlm.staging.load_staging_model(None if model is None else str(model))  # once, for every excerpt
-        if night_inputs is not None:  # a copy: the cached model keeps its saved setting
-            model = copy.deepcopy(model)
-            model[0].config.night_inputs = night_inputs
+        model = eeg_vlm.staging.load_staging_model(None if model is None else str(model),  # once, for every excerpt
+                                                   night_inputs=night_inputs)
         out["model_load_sec"] = time.perf_counter() - t0
     if "GSSC" in methods:
         t0 = time.perf_counter()
@@ -239,7 +237,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None,
                     help="EEG-VLM model directory or Hub id (default: the embedded default model)")
-    ap.add_argument("--night-inputs", default=None, choices=("both", "features", "image"),
+    ap.add_argument("--night-inputs", default=None, choices=NIGHT_INPUTS,
                     help="what EEG-VLM's night model reads for this run (default: the model's config.night_inputs)")
     ap.add_argument("--excerpts", type=int, nargs="+", default=[1, 2, 3, 4], choices=sorted(dreams.SAMPLING_RATES),
                     help="DREAMS excerpts to evaluate (default: 1 2 3 4)")

@@ -6,53 +6,37 @@ Run (from the project root)::
 
 Stages ``eeg_vlm.sample_night_path()`` (a simulated Sleep-EDFx-format night from the older, hand-set simulator that
 no model trained on) with ``stage_night``, once with the night model and once with the per-epoch stage head alone
-(``night_level=False``), and scores both against the ``*-Hypnogram.edf`` beside it (R&K S3 + S4 = N3; epochs
-scored ``Movement time`` or ``?`` are left out). The REM latency is ``NightResult.summary()``'s
-``REM_latency_from_onset`` (min after sleep onset; the reference hypnogram's own is printed too).
+(``night_level=False``), and scores both against the ``*-Hypnogram.edf`` beside it, read with
+``eeg_vlm.reference.read_reference`` (R&K S3 + S4 = N3; epochs scored ``Movement time`` or ``?`` are left out).
+The REM latency is ``NightResult.summary()``'s ``REM_latency_from_onset`` (min after sleep onset; the reference
+hypnogram's own is printed too).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, for `import eeg_vlm`
-
-RK_TO_AASM = {"Sleep stage W": "W", "Sleep stage 1": "N1", "Sleep stage 2": "N2", "Sleep stage 3": "N3",
-              "Sleep stage 4": "N3", "Sleep stage R": "REM"}
-EPOCH_SEC = 30.0
-
-
-def reference_stages(hypnogram, n_epochs: int) -> list:
-    """AASM stage per 30-s epoch from an EDF+ hypnogram (None where unscored or Movement time)."""
-    from eeg_vlm.dataset_builder.sleep_edfx import read_hypnogram
-
-    ref = [None] * n_epochs
-    for onset, duration, label in read_hypnogram(hypnogram):
-        for i in range(int(onset // EPOCH_SEC), min(int((onset + duration) // EPOCH_SEC), n_epochs)):
-            ref[i] = RK_TO_AASM.get(label)
-    return ref
+from eeg_vlm.configuration_eeg_vlm import NIGHT_INPUTS  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="model directory or Hub id (default: the embedded model)")
-    ap.add_argument("--night-inputs", default=None, choices=("both", "features", "image"),
+    ap.add_argument("--night-inputs", default=None, choices=NIGHT_INPUTS,
                     help="what the night model reads for this run (default: the model's config.night_inputs)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     from sklearn.metrics import cohen_kappa_score, f1_score
 
+    from eeg_vlm.reference import read_reference
     from eeg_vlm.staging import load_staging_model, sample_night_path, stage_night
 
-    model = load_staging_model(args.model)
-    if args.night_inputs is not None:  # a copy: the cached model keeps its saved setting
-        model = copy.deepcopy(model)
-        model[0].config.night_inputs = args.night_inputs
+    model = load_staging_model(args.model, night_inputs=args.night_inputs)
     psg = sample_night_path()
     hypnogram = next(psg.parent.glob(psg.name.split("-")[0][:-1] + "*-Hypnogram.edf"))
     print(f"{psg.name} against {hypnogram.name}; model {args.model or 'embedded default'}"
@@ -60,7 +44,7 @@ def main(argv=None) -> int:
     ref_latency = None
     for night_level in (True, False):
         result = stage_night(str(psg), model=model, progress=False, night_level=night_level)
-        ref = reference_stages(hypnogram, len(result.stages))
+        ref = read_reference(hypnogram, n_epochs=len(result.stages), start_datetime=result.start_datetime).stages
         keep = [i for i, s in enumerate(ref) if s is not None]
         truth, pred = [ref[i] for i in keep], [result.stages[i] for i in keep]
         if ref_latency is None:

@@ -53,16 +53,33 @@ def _load_cached(name: str):
     return model, processor
 
 
-def load_staging_model(model=None):
-    """``(model, processor)`` from None (the embedded default), a Hub id / directory, or a ``(model, processor)``."""
+def load_staging_model(model=None, *, night_inputs: str | None = None):
+    """``(model, processor)`` from None (the embedded default), a Hub id / directory, or a ``(model, processor)``.
+
+    ``night_inputs`` (``"both"``, ``"features"`` or ``"image"``): a copy whose night model reads that instead of its
+    saved ``config.night_inputs`` (the cached or given model is left as it is). Default None: as saved.
+    """
     if isinstance(model, tuple) and len(model) == 2:
-        return model
-    if model is None:
-        return _load_cached(str(default_model_path()))
-    if isinstance(model, (str, Path)):
-        return _load_cached(str(model))
-    raise ValueError(f"model: received {type(model).__name__}, expected None (the default model), a Hub id or "
-                     "directory, or a (model, processor) tuple.")
+        loaded = model
+    elif model is None:
+        loaded = _load_cached(str(default_model_path()))
+    elif isinstance(model, (str, Path)):
+        loaded = _load_cached(str(model))
+    else:
+        raise ValueError(f"model: received {type(model).__name__}, expected None (the default model), a Hub id or "
+                         "directory, or a (model, processor) tuple.")
+    if night_inputs is None:
+        return loaded
+    import copy
+
+    from .configuration_eeg_vlm import NIGHT_INPUTS
+
+    if night_inputs not in NIGHT_INPUTS:
+        raise ValueError(f"night_inputs: received {night_inputs!r}, expected one of {NIGHT_INPUTS} or None (the "
+                         "model's saved config.night_inputs).")
+    net = copy.deepcopy(loaded[0])
+    net.config.night_inputs = night_inputs
+    return net, loaded[1]
 
 
 @dataclass

@@ -136,3 +136,17 @@ def test_cli_help_shows_an_example(args):
 def test_public_api_is_exported():
     for name in ("stage_night", "NightResult", "default_model_path", "sample_night_path", "explain_epoch"):
         assert hasattr(eeg_vlm, name)
+
+
+def test_load_staging_model_night_inputs_gives_a_copy_and_refuses_bad_values(tiny_model_dir):
+    from eeg_vlm.staging import load_staging_model
+
+    saved = load_staging_model(str(tiny_model_dir))
+    before = saved[0].config.night_inputs
+    copy_ = load_staging_model(str(tiny_model_dir), night_inputs="features")
+    assert copy_[0].config.night_inputs == "features" and copy_[0] is not saved[0] and copy_[1] is saved[1]
+    assert load_staging_model(str(tiny_model_dir))[0].config.night_inputs == before  # the cached model untouched
+    assert load_staging_model(saved, night_inputs="image")[0].config.night_inputs == "image"
+    assert saved[0].config.night_inputs == before  # a given model untouched
+    with pytest.raises(ValueError, match="night_inputs: received 'eeg'"):
+        load_staging_model(str(tiny_model_dir), night_inputs="eeg")

@@ -383,7 +383,8 @@ def main(argv=None) -> int:
                      if "real_cv_features_only" in results[name] else "")
                   + (f" (as 50-Hz recordings: {results[name]['real_cv_features_only_as_50_hz']['cohen_kappa']:.3f})"
                      if "real_cv_features_only_as_50_hz" in results[name] else "")
-                  + (f" (as 30-min excerpts: {results[name]['real_cv_features_only_as_30_min_excerpts']['cohen_kappa']:.3f})"
+                  + (" (as 30-min excerpts: "
+                     f"{results[name]['real_cv_features_only_as_30_min_excerpts']['cohen_kappa']:.3f})"
                      if "real_cv_features_only_as_30_min_excerpts" in results[name] else "")
                   + "".join(f"  {c} never trained: {m['cohen_kappa']:.3f}"
                             for c, m in results[name].get("real_cv_across_derivations", {}).items()))
@@ -397,15 +398,15 @@ def main(argv=None) -> int:
 
             from .default_model import PACKAGE_DIR, install
 
-            # the words' and head's records stay: those of --model when it has them (a freshly trained words model),
-            # else the package's (the embedded model retrained in place)
-            base = Path(args.model) / "metrics.json" if args.model else None
-            shipped = json.loads((base if base and base.is_file() else PACKAGE_DIR / "metrics.json").read_text())
+            # the words' and head's records and model card stay: those of --model (the package when omitted); a
+            # model directory without a metrics.json takes the package's
+            base = Path(args.model) if args.model else PACKAGE_DIR
+            metrics = base / "metrics.json" if (base / "metrics.json").is_file() else PACKAGE_DIR / "metrics.json"
+            shipped = json.loads(metrics.read_text())
             shipped["night_model"] = {k: v for k, v in results.items() if k != "splits"}
             (out / "model" / "metrics.json").write_text(json.dumps(shipped, indent=1))
-            card = Path(args.model) / "README.md" if args.model else PACKAGE_DIR / "README.md"  # the model card
-            if card.exists():
-                shutil.copy(card, out / "model" / "README.md")
+            if (base / "README.md").exists():
+                shutil.copy(base / "README.md", out / "model" / "README.md")
             install(out / "model", force=True)
     return 0
 
