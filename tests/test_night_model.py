@@ -298,5 +298,6 @@ def test_real_night_cv_scores_whole_nights_50_hz_nights_and_excerpts(tiny_tokeni
     seen, train = [], night.train_night_encoder
     monkeypatch.setattr(night, "train_night_encoder",
                         lambda m, tr, va, **k: (seen.extend(s.name for s in tr + va), train(m, tr, va, **k))[1])
-    only = night._real_cv(model, args, sims, reals, True, False, True, True, unseen="EEG Pz-Oz")[0]
+    only, _, only_excerpts = night._real_cv(model, args, sims, reals, True, False, True, True, unseen="EEG Pz-Oz")
     assert only["n"] == 6 * 120 and seen and not any(n.endswith("/EEG Pz-Oz") for n in seen)
+    assert only_excerpts["n"] == 6 * 120  # the DREAMS-like proxy: the unseen derivation's 30-min excerpts
