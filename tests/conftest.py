@@ -21,6 +21,21 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def import_benchmark(name: str):
+    """A module of ``benchmarks/`` (not a package), imported with that folder on ``sys.path`` for the import only."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     from eeg_vlm.tokenizer import train_bpe_tokenizer

@@ -7,21 +7,17 @@ GSSC skip with a reason where it is not installed (CI installs no benchmark-only
 import importlib
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import BENCHMARKS, import_benchmark
+
 
 
 @pytest.fixture(scope="module")
 def adapter():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("gssc_adapter")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("gssc_adapter")
 
 
 def _gssc_or_skip(adapter):

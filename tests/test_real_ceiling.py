@@ -1,24 +1,14 @@
 """benchmarks/real_ceiling.py: its context columns are the Sleep-EDF-20 feature files' own (real files)."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from conftest import shared_data
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import import_benchmark, shared_data
 
 
 @pytest.fixture(scope="module")
 def ceiling():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("real_ceiling")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("real_ceiling")
 
 
 def test_context_columns_reproduce_the_feature_files_mean_and_sd_columns(ceiling):
