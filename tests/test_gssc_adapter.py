@@ -14,7 +14,6 @@ import pytest
 from conftest import BENCHMARKS, import_benchmark
 
 
-
 @pytest.fixture(scope="module")
 def adapter():
     return import_benchmark("gssc_adapter")

@@ -265,8 +265,8 @@ def _arm(model, args, sims, reals, context, use_images, use_features, with_real)
             unseen = {channel: _real_cv(model, args, sims, reals, context, use_images, use_features, with_real,
                                         unseen=channel) for channel in SEDF_CHANNELS}
             out["real_cv_across_derivations"] = {c: r[0] for c, r in unseen.items()}
-            # the closest Sleep-EDF proxy of a DREAMS-like recording: a derivation no training night has, staged as
-            # 30-min excerpts (chosen on, since DREAMS itself is never used to choose)
+            # the closest Sleep-EDF stand-in for a DREAMS-like recording (DREAMS itself may not choose a recipe): a
+            # derivation no training night has, staged as 30-min excerpts
             out["real_cv_across_derivations_as_30_min_excerpts"] = {c: r[2] for c, r in unseen.items()}
     return out
 
