@@ -104,7 +104,10 @@ def main(argv=None) -> int:
     print(f"{'trained on':12s} {'real CV':>8s} " + " ".join(f"{'excerpt' + str(ex.number):>9s}" for ex in excerpts)
           + f" {'pooled':>7s}")
     for channel in args.channels:
-        samples = real_samples(args.real_features, CHANNELS[channel])
+        try:
+            samples = real_samples(args.real_features, CHANNELS[channel])
+        except ValueError as err:  # a missing or wrong folder: said as the option the user gave
+            p.error(f"--real-features: {err}")
         models, kappas, truth, pred = {}, [], [], []
         for ex in excerpts:
             x = feats[ex.number]
